@@ -1,0 +1,42 @@
+// Small utilities shared by the layers.
+//
+// channel_sum: out[c] += sum over (n, s) of src[n, c, s], for src [N, C, S] (NCHW with S = H*W).
+// This is the bias gradient of conv2d, conv_transpose2d (S = H*W) and linear (S = 1).
+// One workgroup per channel reduces in workgroup memory; it ADDS into out (gradients are zeroed
+// once per step).
+
+struct Params {
+    batch: u32,
+    channels: u32,
+    spatial: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+const WG: u32 = 256u;
+var<workgroup> partial: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn channel_sum(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+    let c = wid.x;
+    let count = p.batch * p.spatial;
+    var sum = 0.0;
+    for (var i = lid; i < count; i += WG) {
+        let n = i / p.spatial;
+        sum += src[(n * p.channels + c) * p.spatial + i % p.spatial];
+    }
+    partial[lid] = sum;
+    workgroupBarrier();
+    for (var half = WG / 2u; half > 0u; half /= 2u) {
+        if (lid < half) {
+            partial[lid] += partial[lid + half];
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        out[c] += partial[0];
+    }
+}

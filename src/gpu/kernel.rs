@@ -1,0 +1,180 @@
+//! Kernels: a shader family (one WGSL file, one binding block, several entry points) and the
+//! compute pipelines built from it, specialised by tile constants and cached for the device.
+
+use super::Gpu;
+
+/// How a binding of a shader family's block is declared in WGSL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    Uniform,
+    /// `var<storage, read>`
+    Read,
+    /// `var<storage, read_write>`
+    ReadWrite,
+}
+
+/// One WGSL file: its source and its binding block (group 0, bindings 0..n in order), which every
+/// entry point of the file shares, so one bind-group layout serves them all.
+pub struct Family {
+    pub name: &'static str,
+    pub source: &'static str,
+    pub bindings: &'static [Binding],
+}
+
+/// Register-tile shape of the GEMM kernels: a workgroup of `wg_m x wg_n` threads, each holding a
+/// `tm x tn` block of outputs in registers, computes a `(tm*wg_m) x (tn*wg_n)` output tile.
+/// CPU adapters (lavapipe, SwiftShader) run a workgroup's threads as SIMD lanes of one core and
+/// want large per-thread tiles without workgroup memory; discrete GPUs want more threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tiles {
+    pub tm: u32,
+    pub tn: u32,
+    pub wg_m: u32,
+    pub wg_n: u32,
+}
+
+impl Tiles {
+    pub fn for_adapter(info: &wgpu::AdapterInfo) -> Tiles {
+        match info.device_type {
+            wgpu::DeviceType::Cpu => Tiles { tm: 4, tn: 4, wg_m: 4, wg_n: 16 },
+            _ => Tiles { tm: 4, tn: 4, wg_m: 8, wg_n: 16 },
+        }
+    }
+    pub fn tile_m(&self) -> u32 {
+        self.tm * self.wg_m
+    }
+    pub fn tile_n(&self) -> u32 {
+        self.tn * self.wg_n
+    }
+    /// The WGSL `const` declarations these tiles override.
+    pub fn consts(&self) -> [(&'static str, u32); 4] {
+        [("TM", self.tm), ("TN", self.tn), ("WG_M", self.wg_m), ("WG_N", self.wg_n)]
+    }
+}
+
+impl std::fmt::Display for Tiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{} per thread, {}x{} threads", self.tm, self.tn, self.wg_m, self.wg_n)
+    }
+}
+
+/// Rewrites `const NAME: u32 = ...;` declarations of a WGSL source. The file itself stays valid
+/// WGSL with its default values (so naga can check it as written); array sizes and workgroup
+/// sizes need compile-time constants, which pipeline-overridable constants cannot give for
+/// function-scope arrays.
+pub fn specialize(source: &str, consts: &[(&str, u32)]) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut found = vec![false; consts.len()];
+    for line in source.lines() {
+        let hit = consts.iter().position(|(name, _)| {
+            line.strip_prefix("const ")
+                .and_then(|rest| rest.strip_prefix(name))
+                .is_some_and(|rest| rest.starts_with(':'))
+        });
+        match hit {
+            Some(i) => {
+                found[i] = true;
+                out.push_str(&format!("const {}: u32 = {}u;", consts[i].0, consts[i].1));
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    if let Some(i) = found.iter().position(|f| !f) {
+        panic!("shader has no `const {}: u32` to specialise", consts[i].0);
+    }
+    out
+}
+
+impl Gpu {
+    /// The compute pipeline for `entry` of `family` with `consts` substituted; built once.
+    pub fn kernel(&self, family: &Family, entry: &str, consts: &[(&str, u32)]) -> wgpu::ComputePipeline {
+        let key = format!("{}::{entry}{consts:?}", family.name);
+        if let Some(p) = self.kernels.lock().unwrap().get(&key) {
+            return p.clone();
+        }
+        let layout = self.layouts(family).1;
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(&key),
+            source: wgpu::ShaderSource::Wgsl(specialize(family.source, consts).into()),
+        });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(&key),
+            layout: Some(&layout),
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        self.kernels.lock().unwrap().insert(key, pipeline.clone());
+        pipeline
+    }
+
+    fn layouts(&self, family: &Family) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
+        let mut layouts = self.layouts.lock().unwrap();
+        layouts
+            .entry(family.name)
+            .or_insert_with(|| {
+                let entries: Vec<_> = family
+                    .bindings
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| wgpu::BindGroupLayoutEntry {
+                        binding: i as u32,
+                        visibility: wgpu::ShaderStages::COMPUTE,
+                        ty: match b {
+                            Binding::Uniform => wgpu::BindingType::Buffer {
+                                ty: wgpu::BufferBindingType::Uniform,
+                                has_dynamic_offset: false,
+                                min_binding_size: None,
+                            },
+                            Binding::Read | Binding::ReadWrite => wgpu::BindingType::Buffer {
+                                ty: wgpu::BufferBindingType::Storage { read_only: *b == Binding::Read },
+                                has_dynamic_offset: false,
+                                min_binding_size: None,
+                            },
+                        },
+                        count: None,
+                    })
+                    .collect();
+                let group = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some(family.name),
+                    entries: &entries,
+                });
+                let pipeline = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some(family.name),
+                    bind_group_layouts: &[Some(&group)],
+                    immediate_size: 0,
+                });
+                (group, pipeline)
+            })
+            .clone()
+    }
+
+    /// A bind group for `family`'s block; `resources[i]` goes to binding i.
+    pub fn bind_group(&self, family: &Family, label: &str, resources: &[wgpu::BindingResource<'_>]) -> wgpu::BindGroup {
+        assert_eq!(resources.len(), family.bindings.len(), "{label}: wrong number of bindings");
+        let layout = self.layouts(family).0;
+        let entries: Vec<_> = resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| wgpu::BindGroupEntry { binding: i as u32, resource: r.clone() })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout: &layout, entries: &entries })
+    }
+}
+
+/// One recorded dispatch: a pipeline, its bind group and a grid, built once and encoded each step.
+pub struct Dispatch {
+    pub pipeline: wgpu::ComputePipeline,
+    pub bind_group: wgpu::BindGroup,
+    pub grid: [u32; 3],
+}
+
+impl Dispatch {
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(self.grid[0], self.grid[1], self.grid[2]);
+    }
+}

@@ -1,0 +1,14 @@
+//! webgan: a DCGAN that trains in the browser on WebGPU.
+//!
+//! - [`shape`]: layer geometry (NCHW, PyTorch semantics) shared by everything below.
+//! - [`gpu`]: device, buffers, readback, the kernel cache.
+//! - [`ops`]: one module per WGSL file in `shaders/`, encoding its forward and backward dispatches.
+//! - [`reference`]: plain-Rust CPU versions of every op, the oracle for the GPU kernels.
+//! - [`bench`]: per-op timings and GFLOP/s at the seed's layer shapes, natively and in the browser.
+
+pub mod gpu;
+pub mod ops;
+pub mod reference;
+pub mod shape;
+#[cfg(target_arch = "wasm32")]
+pub mod web;

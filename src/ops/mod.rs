@@ -1,0 +1,29 @@
+//! One module per WGSL file in `shaders/`: the params struct mirroring the shader's uniform
+//! block, and constructors that build each layer's dispatches once over fixed buffers, so a
+//! training step only encodes them.
+//!
+//! Gradient convention (as in PyTorch): input gradients are overwritten; parameter gradients
+//! are ADDED into, and a training step zeroes them once (one `clear_buffer` on the flat
+//! gradient buffer) before its backward passes.
+
+pub mod conv;
+pub mod linear;
+pub mod util;
+
+use crate::gpu::Gpu;
+
+/// Workgroups for a grid-stride loop over `len` elements with 256 threads per workgroup.
+/// Capped, since the kernels loop: large tensors never exceed the per-dimension limit.
+pub(crate) fn grid_1d(len: usize) -> u32 {
+    len.div_ceil(256).clamp(1, 4096) as u32
+}
+
+/// Records one compute pass with `f`, submits it, and returns (the GPU runs it asynchronously).
+pub fn submit(gpu: &Gpu, label: &str, f: impl FnOnce(&mut wgpu::ComputePass<'_>)) {
+    let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+    {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None });
+        f(&mut pass);
+    }
+    gpu.queue.submit([encoder.finish()]);
+}

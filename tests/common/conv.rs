@@ -1,0 +1,123 @@
+//! conv2d and conv_transpose2d: forward, d_input, d_weight, d_bias against the reference.
+
+use super::{compare, report, Rng};
+use webgan::gpu::{Gpu, View};
+use webgan::ops::conv::{ConvBuffers, ConvGradBuffers, ConvOp};
+use webgan::ops::submit;
+use webgan::reference;
+use webgan::shape::{Conv2d, ConvTranspose2d};
+
+pub const CONV2D_CASES: &[Conv2d] = &[
+    // The seed's 5x5 / stride 2 / pad 2 on an odd, non-square image, batch > 1.
+    Conv2d { batch: 2, c_in: 3, c_out: 5, h_in: 11, w_in: 9, kernel: 5, stride: 2, pad: 2 },
+    // The common 4x4 / stride 2 / pad 1, batch 1, channel counts that fill no tile.
+    Conv2d { batch: 1, c_in: 4, c_out: 7, h_in: 8, w_in: 10, kernel: 4, stride: 2, pad: 1 },
+    // Stride 1, 3x3.
+    Conv2d { batch: 3, c_in: 2, c_out: 3, h_in: 7, w_in: 7, kernel: 3, stride: 1, pad: 1 },
+    // A first discriminator layer on MNIST-sized input: one input channel, split-K weight grad.
+    Conv2d { batch: 8, c_in: 1, c_out: 8, h_in: 32, w_in: 32, kernel: 5, stride: 2, pad: 2 },
+    // Wider: several tiles in both GEMM dimensions.
+    Conv2d { batch: 4, c_in: 24, c_out: 40, h_in: 16, w_in: 16, kernel: 5, stride: 2, pad: 2 },
+];
+
+pub const CONV_TRANSPOSE2D_CASES: &[ConvTranspose2d] = &[
+    // The seed's generator layer: 5x5 / stride 2 / pad 2 / output_padding 1 doubles the size.
+    ConvTranspose2d { batch: 2, c_in: 6, c_out: 3, h_in: 4, w_in: 5, kernel: 5, stride: 2, pad: 2, out_pad: 1 },
+    // 4x4 / stride 2 / pad 1 also doubles it, batch 1.
+    ConvTranspose2d { batch: 1, c_in: 5, c_out: 4, h_in: 3, w_in: 3, kernel: 4, stride: 2, pad: 1, out_pad: 0 },
+    // Stride 1.
+    ConvTranspose2d { batch: 2, c_in: 3, c_out: 2, h_in: 5, w_in: 4, kernel: 3, stride: 1, pad: 1, out_pad: 0 },
+    // 5x5 / stride 2 without output_padding: an odd output size.
+    ConvTranspose2d { batch: 3, c_in: 4, c_out: 2, h_in: 4, w_in: 4, kernel: 5, stride: 2, pad: 2, out_pad: 0 },
+    // Wider, to a one-channel image: several tiles, split-K weight grad.
+    ConvTranspose2d { batch: 4, c_in: 32, c_out: 1, h_in: 8, w_in: 8, kernel: 5, stride: 2, pad: 2, out_pad: 1 },
+    ConvTranspose2d { batch: 4, c_in: 40, c_out: 24, h_in: 8, w_in: 8, kernel: 5, stride: 2, pad: 2, out_pad: 1 },
+];
+
+struct Case {
+    x: Vec<f32>,
+    w: Vec<f32>,
+    b: Vec<f32>,
+    dy: Vec<f32>,
+    // Gradients already accumulated before this backward: the kernels must add to them.
+    dw0: Vec<f32>,
+    db0: Vec<f32>,
+}
+
+impl Case {
+    fn new(seed: u64, x_len: usize, w_len: usize, c_out: usize, y_len: usize) -> Case {
+        let mut rng = Rng::new(seed);
+        Case {
+            x: rng.normals(x_len, 1.0),
+            w: rng.normals(w_len, 0.2),
+            b: rng.normals(c_out, 0.5),
+            dy: rng.normals(y_len, 1.0),
+            dw0: rng.normals(w_len, 0.1),
+            db0: rng.normals(c_out, 0.1),
+        }
+    }
+}
+
+/// Uploads, runs forward then backward on the GPU, and reads back (y, dx, dw, db).
+async fn run_gpu(gpu: &Gpu, c: &Case, y_len: usize, build: impl FnOnce(&ConvBuffers, &ConvGradBuffers) -> ConvOp) -> [Vec<f32>; 4] {
+    let io = ConvBuffers {
+        x: gpu.upload("x", &c.x),
+        w: gpu.upload("w", &c.w),
+        bias: Some(gpu.upload("b", &c.b)),
+        y: gpu.zeros("y", y_len),
+    };
+    let grads = ConvGradBuffers {
+        dy: gpu.upload("dy", &c.dy),
+        dx: Some(gpu.zeros("dx", c.x.len())),
+        dw: gpu.upload("dw", &c.dw0),
+        db: Some(gpu.upload("db", &c.db0)),
+    };
+    let op = build(&io, &grads);
+    submit(gpu, "conv check", |pass| {
+        op.forward(pass);
+        op.backward(pass);
+    });
+    let read = |v: &View| {
+        let v = v.clone();
+        async move { gpu.read(&v).await.expect("readback") }
+    };
+    [
+        read(&io.y).await,
+        read(grads.dx.as_ref().unwrap()).await,
+        read(&grads.dw).await,
+        read(grads.db.as_ref().unwrap()).await,
+    ]
+}
+
+fn plus(a: &[f32], b: &[f32]) -> Vec<f32> {
+    a.iter().zip(b).map(|(a, b)| a + b).collect()
+}
+
+pub async fn check_conv2d(gpu: &Gpu) {
+    for (i, g) in CONV2D_CASES.iter().enumerate() {
+        let c = Case::new(100 + i as u64, g.input_len(), g.weight_len(), g.c_out, g.output_len());
+        let [y, dx, dw, db] = run_gpu(gpu, &c, g.output_len(), |io, gr| ConvOp::conv2d(gpu, g, &gpu.tiles, io, Some(gr)).unwrap()).await;
+        let want_y = reference::conv2d_forward(g, &c.x, &c.w, Some(&c.b));
+        let want = reference::conv2d_backward(g, &c.x, &c.w, &c.dy);
+        report(&format!("conv2d {g:?}"));
+        report(&compare("conv", "  y", &y, &want_y));
+        report(&compare("conv", "  dx", &dx, &want.dx));
+        report(&compare("conv", "  dw", &dw, &plus(&c.dw0, &want.dw)));
+        report(&compare("conv", "  db", &db, &plus(&c.db0, &want.db)));
+    }
+}
+
+pub async fn check_conv_transpose2d(gpu: &Gpu) {
+    for (i, g) in CONV_TRANSPOSE2D_CASES.iter().enumerate() {
+        let c = Case::new(200 + i as u64, g.input_len(), g.weight_len(), g.c_out, g.output_len());
+        let [y, dx, dw, db] =
+            run_gpu(gpu, &c, g.output_len(), |io, gr| ConvOp::conv_transpose2d(gpu, g, &gpu.tiles, io, Some(gr)).unwrap()).await;
+        let want_y = reference::conv_transpose2d_forward(g, &c.x, &c.w, Some(&c.b));
+        let want = reference::conv_transpose2d_backward(g, &c.x, &c.w, &c.dy);
+        report(&format!("conv_transpose2d {g:?}"));
+        report(&compare("conv", "  y", &y, &want_y));
+        report(&compare("conv", "  dx", &dx, &want.dx));
+        report(&compare("conv", "  dw", &dw, &plus(&c.dw0, &want.dw)));
+        report(&compare("conv", "  db", &db, &plus(&c.db0, &want.db)));
+    }
+}

@@ -1,0 +1,27 @@
+//! Every GPU kernel against the CPU reference, natively (Mesa lavapipe in CI).
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::sync::OnceLock;
+use webgan::gpu::Gpu;
+
+/// One device for all tests in this binary.
+fn gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        let gpu = pollster::block_on(Gpu::new()).unwrap_or_else(|e| panic!("these tests need a GPU adapter (install mesa-vulkan-drivers for lavapipe): {e}"));
+        println!("adapter: {}, tiles {}", gpu.adapter_summary(), gpu.tiles);
+        gpu
+    })
+}
+
+#[test]
+fn conv2d_matches_reference() {
+    pollster::block_on(common::conv::check_conv2d(gpu()));
+}
+
+#[test]
+fn conv_transpose2d_matches_reference() {
+    pollster::block_on(common::conv::check_conv_transpose2d(gpu()));
+}
