@@ -77,7 +77,7 @@ fn conv_direct(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
     var x_base: array<u32, TN>;
     var ih0: array<i32, TN>;
     var iw0: array<i32, TN>;
-    for (var j = 0u; j < TN; j++) {
+    for (var j = 0u; j < TN; j++) { // unroll
         let col = min(col0 + j * WG_N, cols - 1u);
         let r = col % hw_out;
         x_base[j] = (col / hw_out) * p.c_in * hw_in;
@@ -85,7 +85,7 @@ fn conv_direct(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
         iw0[j] = i32((r % p.w_out) * p.stride) - i32(p.pad);
     }
     var w_row: array<u32, TM>;
-    for (var i = 0u; i < TM; i++) {
+    for (var i = 0u; i < TM; i++) { // unroll
         w_row[i] = min(row0 + i, p.c_out - 1u) * kdim;
     }
 
@@ -95,10 +95,10 @@ fn conv_direct(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
         for (var kh = 0u; kh < p.kernel; kh++) {
             for (var kw = 0u; kw < p.kernel; kw++) {
                 var a: array<f32, TM>;
-                for (var i = 0u; i < TM; i++) {
+                for (var i = 0u; i < TM; i++) { // unroll
                     a[i] = lhs[w_row[i] + k];
                 }
-                for (var j = 0u; j < TN; j++) {
+                for (var j = 0u; j < TN; j++) { // unroll
                     let ih = ih0[j] + i32(kh);
                     let iw = iw0[j] + i32(kw);
                     var b = 0.0;
@@ -106,7 +106,7 @@ fn conv_direct(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
                     if (u32(ih) < p.h_in && u32(iw) < p.w_in) {
                         b = rhs[x_base[j] + ci * hw_in + u32(ih) * p.w_in + u32(iw)];
                     }
-                    for (var i = 0u; i < TM; i++) {
+                    for (var i = 0u; i < TM; i++) { // unroll
                         acc[i][j] = fma(a[i], b, acc[i][j]);
                     }
                 }
@@ -115,15 +115,12 @@ fn conv_direct(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
         }
     }
 
-    for (var i = 0u; i < TM; i++) {
+    for (var i = 0u; i < TM; i++) { // unroll
         let m = row0 + i;
-        if (m >= p.c_out) {
-            break;
-        }
         let bm = bias_at(m);
-        for (var j = 0u; j < TN; j++) {
+        for (var j = 0u; j < TN; j++) { // unroll
             let col = col0 + j * WG_N;
-            if (col < cols) {
+            if (m < p.c_out && col < cols) {
                 let n = col / hw_out;
                 out[(n * p.c_out + m) * hw_out + col % hw_out] = acc[i][j] + bm;
             }
@@ -169,7 +166,7 @@ fn conv_gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
     var dy_base: array<u32, TN>;
     var oh0: array<i32, TN>;
     var ow0: array<i32, TN>;
-    for (var j = 0u; j < TN; j++) {
+    for (var j = 0u; j < TN; j++) { // unroll
         let col = min(col0 + j * WG_N, cols - 1u);
         let r = col % hwp;
         dy_base[j] = (col / hwp) * p.c_out * hw_out;
@@ -177,7 +174,7 @@ fn conv_gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
         ow0[j] = i32(r % wp) + ow_base;
     }
     var w_row: array<u32, TM>;
-    for (var i = 0u; i < TM; i++) {
+    for (var i = 0u; i < TM; i++) { // unroll
         w_row[i] = min(row0 + i, p.c_in - 1u) * kk;
     }
 
@@ -190,17 +187,17 @@ fn conv_gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
             for (var v = 0u; v < nv; v++) {
                 let kw = rw + s * v;
                 var a: array<f32, TM>;
-                for (var i = 0u; i < TM; i++) {
+                for (var i = 0u; i < TM; i++) { // unroll
                     a[i] = lhs[w_co + w_row[i] + kh * p.kernel + kw];
                 }
-                for (var j = 0u; j < TN; j++) {
+                for (var j = 0u; j < TN; j++) { // unroll
                     let oh = oh0[j] - i32(u);
                     let ow = ow0[j] - i32(v);
                     var b = 0.0;
                     if (u32(oh) < p.h_out && u32(ow) < p.w_out) {
                         b = rhs[dy_base[j] + dy_co + u32(oh) * p.w_out + u32(ow)];
                     }
-                    for (var i = 0u; i < TM; i++) {
+                    for (var i = 0u; i < TM; i++) { // unroll
                         acc[i][j] = fma(a[i], b, acc[i][j]);
                     }
                 }
@@ -208,15 +205,12 @@ fn conv_gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
         }
     }
 
-    for (var i = 0u; i < TM; i++) {
+    for (var i = 0u; i < TM; i++) { // unroll
         let m = row0 + i;
-        if (m >= p.c_in) {
-            break;
-        }
         let bm = bias_at(m);
-        for (var j = 0u; j < TN; j++) {
+        for (var j = 0u; j < TN; j++) { // unroll
             let col = col0 + j * WG_N;
-            if (col < cols) {
+            if (m < p.c_in && col < cols) {
                 let r = col % hwp;
                 let ih = ih_first + s * (r / wp);
                 let iw = iw_first + s * (r % wp);
@@ -243,14 +237,14 @@ fn conv_weight_grad(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup
     var x_off: array<u32, TN>;
     var kh_: array<i32, TN>;
     var kw_: array<i32, TN>;
-    for (var j = 0u; j < TN; j++) {
+    for (var j = 0u; j < TN; j++) { // unroll
         let col = min(col0 + j * WG_N, cols - 1u);
         x_off[j] = (col / kk) * hw_in;
         kh_[j] = i32((col % kk) / p.kernel);
         kw_[j] = i32(col % p.kernel);
     }
     var dy_row: array<u32, TM>;
-    for (var i = 0u; i < TM; i++) {
+    for (var i = 0u; i < TM; i++) { // unroll
         dy_row[i] = min(row0 + i, rows - 1u) * hw_out;
     }
 
@@ -267,17 +261,17 @@ fn conv_weight_grad(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup
         let ihb = i32(oh * p.stride) - i32(p.pad);
         let iwb = i32(ow * p.stride) - i32(p.pad);
         var a: array<f32, TM>;
-        for (var i = 0u; i < TM; i++) {
+        for (var i = 0u; i < TM; i++) { // unroll
             a[i] = lhs[dy_n + dy_row[i]];
         }
-        for (var j = 0u; j < TN; j++) {
+        for (var j = 0u; j < TN; j++) { // unroll
             let ih = ihb + kh_[j];
             let iw = iwb + kw_[j];
             var b = 0.0;
             if (u32(ih) < p.h_in && u32(iw) < p.w_in) {
                 b = rhs[x_n + x_off[j] + u32(ih) * p.w_in + u32(iw)];
             }
-            for (var i = 0u; i < TM; i++) {
+            for (var i = 0u; i < TM; i++) { // unroll
                 acc[i][j] = fma(a[i], b, acc[i][j]);
             }
         }
@@ -294,14 +288,11 @@ fn conv_weight_grad(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup
     }
 
     let partial = wid.z * rows * cols;
-    for (var i = 0u; i < TM; i++) {
+    for (var i = 0u; i < TM; i++) { // unroll
         let m = row0 + i;
-        if (m >= rows) {
-            break;
-        }
-        for (var j = 0u; j < TN; j++) {
+        for (var j = 0u; j < TN; j++) { // unroll
             let col = col0 + j * WG_N;
-            if (col < cols) {
+            if (m < rows && col < cols) {
                 let at = m * cols + col;
                 if (p.splits == 1u) {
                     out[at] += acc[i][j];

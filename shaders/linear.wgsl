@@ -45,22 +45,22 @@ struct Gemm {
 // to the last valid one (computed, never stored).
 fn gemm_block(g: Gemm, row0: u32, col0: u32) -> array<array<f32, TN>, TM> {
     var a_at: array<u32, TM>;
-    for (var i = 0u; i < TM; i++) {
+    for (var i = 0u; i < TM; i++) { // unroll
         a_at[i] = min(row0 + i, g.m - 1u) * g.a_row;
     }
     var b_at: array<u32, TN>;
-    for (var j = 0u; j < TN; j++) {
+    for (var j = 0u; j < TN; j++) { // unroll
         b_at[j] = min(col0 + j * WG_N, g.n - 1u) * g.b_col;
     }
     var acc: array<array<f32, TN>, TM>;
     for (var k = 0u; k < g.k; k++) {
         var a: array<f32, TM>;
-        for (var i = 0u; i < TM; i++) {
+        for (var i = 0u; i < TM; i++) { // unroll
             a[i] = lhs[a_at[i] + k * g.a_k];
         }
-        for (var j = 0u; j < TN; j++) {
+        for (var j = 0u; j < TN; j++) { // unroll
             let b = rhs[k * g.b_k + b_at[j]];
-            for (var i = 0u; i < TM; i++) {
+            for (var i = 0u; i < TM; i++) { // unroll
                 acc[i][j] = fma(a[i], b, acc[i][j]);
             }
         }
@@ -74,9 +74,9 @@ fn linear_forward(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_i
     let row0 = (wid.y * WG_M + lid.y) * TM;
     let col0 = wid.x * WG_N * TN + lid.x;
     let acc = gemm_block(g, row0, col0);
-    for (var i = 0u; i < TM; i++) {
+    for (var i = 0u; i < TM; i++) { // unroll
         let m = row0 + i;
-        for (var j = 0u; j < TN; j++) {
+        for (var j = 0u; j < TN; j++) { // unroll
             let o = col0 + j * WG_N;
             if (m < g.m && o < g.n) {
                 var v = acc[i][j];
@@ -95,8 +95,8 @@ fn linear_backward_input(@builtin(local_invocation_id) lid: vec3u, @builtin(work
     let row0 = (wid.y * WG_M + lid.y) * TM;
     let col0 = wid.x * WG_N * TN + lid.x;
     let acc = gemm_block(g, row0, col0);
-    for (var i = 0u; i < TM; i++) {
-        for (var j = 0u; j < TN; j++) {
+    for (var i = 0u; i < TM; i++) { // unroll
+        for (var j = 0u; j < TN; j++) { // unroll
             let m = row0 + i;
             let c = col0 + j * WG_N;
             if (m < g.m && c < g.n) {
@@ -112,8 +112,8 @@ fn linear_backward_weight(@builtin(local_invocation_id) lid: vec3u, @builtin(wor
     let row0 = (wid.y * WG_M + lid.y) * TM;
     let col0 = wid.x * WG_N * TN + lid.x;
     let acc = gemm_block(g, row0, col0);
-    for (var i = 0u; i < TM; i++) {
-        for (var j = 0u; j < TN; j++) {
+    for (var i = 0u; i < TM; i++) { // unroll
+        for (var j = 0u; j < TN; j++) { // unroll
             let m = row0 + i;
             let c = col0 + j * WG_N;
             if (m < g.m && c < g.n) {

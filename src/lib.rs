@@ -6,6 +6,7 @@
 //! - [`reference`]: plain-Rust CPU versions of every op, the oracle for the GPU kernels.
 //! - [`bench`]: per-op timings and GFLOP/s at the seed's layer shapes, natively and in the browser.
 
+pub mod bench;
 pub mod gpu;
 pub mod ops;
 pub mod reference;

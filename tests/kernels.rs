@@ -10,7 +10,9 @@ use webgan::gpu::Gpu;
 fn gpu() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
     GPU.get_or_init(|| {
-        let gpu = pollster::block_on(Gpu::new()).unwrap_or_else(|e| panic!("these tests need a GPU adapter (install mesa-vulkan-drivers for lavapipe): {e}"));
+        let gpu = pollster::block_on(Gpu::new()).unwrap_or_else(|e| {
+            panic!("these tests need a GPU adapter (install mesa-vulkan-drivers for lavapipe): {e}")
+        });
         println!("adapter: {}, tiles {}", gpu.adapter_summary(), gpu.tiles);
         gpu
     })
@@ -24,4 +26,29 @@ fn conv2d_matches_reference() {
 #[test]
 fn conv_transpose2d_matches_reference() {
     pollster::block_on(common::conv::check_conv_transpose2d(gpu()));
+}
+
+#[test]
+fn linear_matches_reference() {
+    pollster::block_on(common::linear::check_linear(gpu()));
+}
+
+#[test]
+fn batchnorm_matches_reference() {
+    pollster::block_on(common::batchnorm::check_batchnorm(gpu()));
+}
+
+#[test]
+fn activation_matches_reference() {
+    pollster::block_on(common::pointwise::check_activation(gpu()));
+}
+
+#[test]
+fn bce_with_logits_matches_reference() {
+    pollster::block_on(common::pointwise::check_bce(gpu()));
+}
+
+#[test]
+fn adam_matches_reference() {
+    pollster::block_on(common::pointwise::check_adam(gpu()));
 }

@@ -62,98 +62,39 @@ fn fd_check(name: &str, input: &[f64], analytic: &[f64], loss: impl Fn(&[f64]) -
             (worst, at, num_at) = (err, i, numeric);
         }
     }
-    println!(
-        "{name:<58} worst rel err {worst:.2e} at [{at}] (analytic {:.6}, numeric {num_at:.6})",
-        analytic[at]
-    );
-    assert!(
-        worst < TOL,
-        "{name}: worst relative error {worst:.3e} >= {TOL:.0e}"
-    );
+    println!("{name:<58} worst rel err {worst:.2e} at [{at}] (analytic {:.6}, numeric {num_at:.6})", analytic[at]);
+    assert!(worst < TOL, "{name}: worst relative error {worst:.3e} >= {TOL:.0e}");
 }
 
 /// Elementwise agreement of two tensors that should be equal up to rounding.
 fn assert_close(name: &str, got: &[f64], want: &[f64], tol: f64) {
     assert_eq!(got.len(), want.len(), "{name}: length");
-    let worst = got
-        .iter()
-        .zip(want)
-        .map(|(g, w)| (g - w).abs() / w.abs().max(1.0))
-        .fold(0.0, f64::max);
+    let worst = got.iter().zip(want).map(|(g, w)| (g - w).abs() / w.abs().max(1.0)).fold(0.0, f64::max);
     println!("{name:<58} worst rel err {worst:.2e}");
-    assert!(
-        worst < tol,
-        "{name}: worst relative error {worst:.3e} >= {tol:.0e}\n got  {got:?}\n want {want:?}"
-    );
+    assert!(worst < tol, "{name}: worst relative error {worst:.3e} >= {tol:.0e}\n got  {got:?}\n want {want:?}");
 }
 
 #[test]
 fn conv2d_grads() {
     let shapes = [
-        Conv2d {
-            batch: 1,
-            c_in: 2,
-            c_out: 3,
-            h_in: 7,
-            w_in: 5,
-            kernel: 3,
-            stride: 1,
-            pad: 1,
-        },
-        Conv2d {
-            batch: 2,
-            c_in: 3,
-            c_out: 2,
-            h_in: 9,
-            w_in: 8,
-            kernel: 5,
-            stride: 2,
-            pad: 2,
-        },
-        Conv2d {
-            batch: 2,
-            c_in: 2,
-            c_out: 2,
-            h_in: 8,
-            w_in: 6,
-            kernel: 4,
-            stride: 2,
-            pad: 1,
-        },
+        Conv2d { batch: 1, c_in: 2, c_out: 3, h_in: 7, w_in: 5, kernel: 3, stride: 1, pad: 1 },
+        Conv2d { batch: 2, c_in: 3, c_out: 2, h_in: 9, w_in: 8, kernel: 5, stride: 2, pad: 2 },
+        Conv2d { batch: 2, c_in: 2, c_out: 2, h_in: 8, w_in: 6, kernel: 4, stride: 2, pad: 1 },
         // (6 - 3) / 2 + 1 = 2 rows: the last input row is never read.
-        Conv2d {
-            batch: 3,
-            c_in: 1,
-            c_out: 2,
-            h_in: 6,
-            w_in: 7,
-            kernel: 3,
-            stride: 2,
-            pad: 0,
-        },
+        Conv2d { batch: 3, c_in: 1, c_out: 2, h_in: 6, w_in: 7, kernel: 3, stride: 2, pad: 0 },
     ];
     let mut rng = Rng(1);
     for g in shapes {
-        let (x, w, b) = (
-            rng.normals(g.input_len()),
-            rng.normals(g.weight_len()),
-            rng.normals(g.c_out),
-        );
+        let (x, w, b) = (rng.normals(g.input_len()), rng.normals(g.weight_len()), rng.normals(g.c_out));
         let r = rng.normals(g.output_len());
         let grads = conv2d_backward(&g, &x, &w, &r);
         let tag = format!(
             "conv2d b{} {}->{} {}x{} k{} s{} p{}",
             g.batch, g.c_in, g.c_out, g.h_in, g.w_in, g.kernel, g.stride, g.pad
         );
-        fd_check(&format!("{tag} dx"), &x, &grads.dx, |x| {
-            dot(&conv2d_forward(&g, x, &w, Some(&b)), &r)
-        });
-        fd_check(&format!("{tag} dw"), &w, &grads.dw, |w| {
-            dot(&conv2d_forward(&g, &x, w, Some(&b)), &r)
-        });
-        fd_check(&format!("{tag} db"), &b, &grads.db, |b| {
-            dot(&conv2d_forward(&g, &x, &w, Some(b)), &r)
-        });
+        fd_check(&format!("{tag} dx"), &x, &grads.dx, |x| dot(&conv2d_forward(&g, x, &w, Some(&b)), &r));
+        fd_check(&format!("{tag} dw"), &w, &grads.dw, |w| dot(&conv2d_forward(&g, &x, w, Some(&b)), &r));
+        fd_check(&format!("{tag} db"), &b, &grads.db, |b| dot(&conv2d_forward(&g, &x, &w, Some(b)), &r));
     }
 }
 
@@ -161,93 +102,33 @@ fn conv2d_grads() {
 fn conv_transpose2d_grads() {
     let shapes = [
         // DCGAN's 5x5 / stride 2 / pad 2 with out_pad 1: exactly doubles the size.
-        ConvTranspose2d {
-            batch: 1,
-            c_in: 2,
-            c_out: 3,
-            h_in: 3,
-            w_in: 4,
-            kernel: 5,
-            stride: 2,
-            pad: 2,
-            out_pad: 1,
-        },
+        ConvTranspose2d { batch: 1, c_in: 2, c_out: 3, h_in: 3, w_in: 4, kernel: 5, stride: 2, pad: 2, out_pad: 1 },
         // The common 4x4 / stride 2 / pad 1, which doubles without out_pad.
-        ConvTranspose2d {
-            batch: 2,
-            c_in: 3,
-            c_out: 2,
-            h_in: 4,
-            w_in: 3,
-            kernel: 4,
-            stride: 2,
-            pad: 1,
-            out_pad: 0,
-        },
-        ConvTranspose2d {
-            batch: 2,
-            c_in: 2,
-            c_out: 2,
-            h_in: 3,
-            w_in: 5,
-            kernel: 3,
-            stride: 1,
-            pad: 1,
-            out_pad: 0,
-        },
-        ConvTranspose2d {
-            batch: 1,
-            c_in: 2,
-            c_out: 1,
-            h_in: 2,
-            w_in: 3,
-            kernel: 3,
-            stride: 2,
-            pad: 0,
-            out_pad: 1,
-        },
+        ConvTranspose2d { batch: 2, c_in: 3, c_out: 2, h_in: 4, w_in: 3, kernel: 4, stride: 2, pad: 1, out_pad: 0 },
+        ConvTranspose2d { batch: 2, c_in: 2, c_out: 2, h_in: 3, w_in: 5, kernel: 3, stride: 1, pad: 1, out_pad: 0 },
+        ConvTranspose2d { batch: 1, c_in: 2, c_out: 1, h_in: 2, w_in: 3, kernel: 3, stride: 2, pad: 0, out_pad: 1 },
     ];
     let mut rng = Rng(2);
     for g in shapes {
-        let (x, w, b) = (
-            rng.normals(g.input_len()),
-            rng.normals(g.weight_len()),
-            rng.normals(g.c_out),
-        );
+        let (x, w, b) = (rng.normals(g.input_len()), rng.normals(g.weight_len()), rng.normals(g.c_out));
         let r = rng.normals(g.output_len());
         let grads = conv_transpose2d_backward(&g, &x, &w, &r);
         let tag = format!(
             "conv_t2d b{} {}->{} {}x{} k{} s{} p{} op{}",
             g.batch, g.c_in, g.c_out, g.h_in, g.w_in, g.kernel, g.stride, g.pad, g.out_pad
         );
-        fd_check(&format!("{tag} dx"), &x, &grads.dx, |x| {
-            dot(&conv_transpose2d_forward(&g, x, &w, Some(&b)), &r)
-        });
-        fd_check(&format!("{tag} dw"), &w, &grads.dw, |w| {
-            dot(&conv_transpose2d_forward(&g, &x, w, Some(&b)), &r)
-        });
-        fd_check(&format!("{tag} db"), &b, &grads.db, |b| {
-            dot(&conv_transpose2d_forward(&g, &x, &w, Some(b)), &r)
-        });
+        fd_check(&format!("{tag} dx"), &x, &grads.dx, |x| dot(&conv_transpose2d_forward(&g, x, &w, Some(&b)), &r));
+        fd_check(&format!("{tag} dw"), &w, &grads.dw, |w| dot(&conv_transpose2d_forward(&g, &x, w, Some(&b)), &r));
+        fd_check(&format!("{tag} db"), &b, &grads.db, |b| dot(&conv_transpose2d_forward(&g, &x, &w, Some(b)), &r));
 
         // conv_transpose2d is written independently of conv2d, yet must be its adjoint:
         // its forward is conv2d's input gradient and its input gradient is conv2d's forward.
         let conv = g.adjoint();
         let y = rng.normals(g.output_len());
         let conv_dx = conv2d_backward(&conv, &vec![0.0; conv.input_len()], &w, &x).dx;
-        assert_close(
-            &format!("{tag} fwd = conv2d dx"),
-            &conv_transpose2d_forward(&g, &x, &w, None),
-            &conv_dx,
-            1e-12,
-        );
+        assert_close(&format!("{tag} fwd = conv2d dx"), &conv_transpose2d_forward(&g, &x, &w, None), &conv_dx, 1e-12);
         let convt_dx = conv_transpose2d_backward(&g, &vec![0.0; g.input_len()], &w, &y).dx;
-        assert_close(
-            &format!("{tag} dx = conv2d fwd"),
-            &convt_dx,
-            &conv2d_forward(&conv, &y, &w, None),
-            1e-12,
-        );
+        assert_close(&format!("{tag} dx = conv2d fwd"), &convt_dx, &conv2d_forward(&conv, &y, &w, None), 1e-12);
     }
 }
 
@@ -256,24 +137,10 @@ fn conv_transpose2d_grads() {
 /// the 2x2 window at (2*oh - 1, 2*ow - 1) times w, e.g. y[0][1] = 100*2 + 1000*3.
 #[test]
 fn conv2d_golden() {
-    let g = Conv2d {
-        batch: 1,
-        c_in: 1,
-        c_out: 1,
-        h_in: 3,
-        w_in: 3,
-        kernel: 2,
-        stride: 2,
-        pad: 1,
-    };
+    let g = Conv2d { batch: 1, c_in: 1, c_out: 1, h_in: 3, w_in: 3, kernel: 2, stride: 2, pad: 1 };
     let x: Vec<f64> = (1..=9).map(f64::from).collect();
     let y = conv2d_forward(&g, &x, &[1.0, 10.0, 100.0, 1000.0], Some(&[0.5]));
-    assert_close(
-        "conv2d golden 3x3 k2 s2 p1",
-        &y,
-        &[1000.5, 3200.5, 7040.5, 9865.5],
-        1e-15,
-    );
+    assert_close("conv2d golden 3x3 k2 s2 p1", &y, &[1000.5, 3200.5, 7040.5, 9865.5], 1e-15);
 }
 
 /// Pins conv_transpose2d's out_pad: the extra row and column go at the bottom/right.
@@ -281,17 +148,7 @@ fn conv2d_golden() {
 /// pixel adds its value on rows/cols 2*i-1 ..= 2*i+1 that fall inside 0..4.
 #[test]
 fn conv_transpose2d_golden() {
-    let g = ConvTranspose2d {
-        batch: 1,
-        c_in: 1,
-        c_out: 1,
-        h_in: 2,
-        w_in: 2,
-        kernel: 3,
-        stride: 2,
-        pad: 1,
-        out_pad: 1,
-    };
+    let g = ConvTranspose2d { batch: 1, c_in: 1, c_out: 1, h_in: 2, w_in: 2, kernel: 3, stride: 2, pad: 1, out_pad: 1 };
     let y = conv_transpose2d_forward(&g, &[1.0, 2.0, 3.0, 4.0], &[1.0; 9], None);
     #[rustfmt::skip]
     let want = [
@@ -305,22 +162,10 @@ fn conv_transpose2d_golden() {
 
 fn bn_shapes() -> [BatchNorm; 3] {
     [
-        BatchNorm {
-            batch: 2,
-            channels: 3,
-            spatial: 5,
-        },
-        BatchNorm {
-            batch: 1,
-            channels: 2,
-            spatial: 6,
-        },
+        BatchNorm { batch: 2, channels: 3, spatial: 5 },
+        BatchNorm { batch: 1, channels: 2, spatial: 6 },
         // After a linear layer: one value per sample and channel.
-        BatchNorm {
-            batch: 4,
-            channels: 3,
-            spatial: 1,
-        },
+        BatchNorm { batch: 4, channels: 3, spatial: 1 },
     ]
 }
 
@@ -328,11 +173,7 @@ fn bn_shapes() -> [BatchNorm; 3] {
 /// gamma != 1, beta != 0, so no term of the backward can hide.
 fn bn_inputs(rng: &mut Rng, s: &BatchNorm) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let x = rng.normals(s.len()).iter().map(|v| 0.7 + 1.8 * v).collect();
-    let gamma = rng
-        .normals(s.channels)
-        .iter()
-        .map(|v| 1.0 + 0.5 * v)
-        .collect();
+    let gamma = rng.normals(s.channels).iter().map(|v| 1.0 + 0.5 * v).collect();
     (x, gamma, rng.normals(s.channels))
 }
 
@@ -346,24 +187,15 @@ fn batchnorm_grads() {
         // Training mode: the loss flows through the batch mean and variance too.
         let loss = |x: &[f64], gamma: &[f64], beta: &[f64]| {
             let (mut rm, mut rv) = (vec![0.0; s.channels], vec![1.0; s.channels]);
-            dot(
-                &batchnorm_forward_train(&s, &cfg, x, gamma, beta, &mut rm, &mut rv).0,
-                &r,
-            )
+            dot(&batchnorm_forward_train(&s, &cfg, x, gamma, beta, &mut rm, &mut rv).0, &r)
         };
         let (mut rm, mut rv) = (vec![0.0; s.channels], vec![1.0; s.channels]);
         let (_, saved) = batchnorm_forward_train(&s, &cfg, &x, &gamma, &beta, &mut rm, &mut rv);
         let grads = batchnorm_backward(&s, &x, &gamma, &saved, &r);
         let tag = format!("batchnorm b{} c{} s{}", s.batch, s.channels, s.spatial);
-        fd_check(&format!("{tag} dx"), &x, &grads.dx, |x| {
-            loss(x, &gamma, &beta)
-        });
-        fd_check(&format!("{tag} dgamma"), &gamma, &grads.dgamma, |g| {
-            loss(&x, g, &beta)
-        });
-        fd_check(&format!("{tag} dbeta"), &beta, &grads.dbeta, |b| {
-            loss(&x, &gamma, b)
-        });
+        fd_check(&format!("{tag} dx"), &x, &grads.dx, |x| loss(x, &gamma, &beta));
+        fd_check(&format!("{tag} dgamma"), &gamma, &grads.dgamma, |g| loss(&x, g, &beta));
+        fd_check(&format!("{tag} dbeta"), &beta, &grads.dbeta, |b| loss(&x, &gamma, b));
     }
 }
 
@@ -371,26 +203,14 @@ fn batchnorm_grads() {
 /// and eval mode fed the batch's own (biased) statistics must reproduce the training output.
 #[test]
 fn batchnorm_running_stats_and_eval() {
-    let cfg = BatchNormConfig {
-        momentum: 0.25,
-        eps: 1e-5,
-    };
+    let cfg = BatchNormConfig { momentum: 0.25, eps: 1e-5 };
     let m = f64::from(cfg.momentum);
     let mut rng = Rng(4);
     // The last shape has n = 1 value per channel: the unbiased variance falls back to the biased (0).
-    for s in bn_shapes().into_iter().chain([BatchNorm {
-        batch: 1,
-        channels: 2,
-        spatial: 1,
-    }]) {
+    for s in bn_shapes().into_iter().chain([BatchNorm { batch: 1, channels: 2, spatial: 1 }]) {
         let n = s.batch * s.spatial;
-        let (mut rm, mut rv) = (
-            rng.normals(s.channels),
-            rng.normals(s.channels)
-                .iter()
-                .map(|v| 1.0 + v * v)
-                .collect::<Vec<_>>(),
-        );
+        let (mut rm, mut rv) =
+            (rng.normals(s.channels), rng.normals(s.channels).iter().map(|v| 1.0 + v * v).collect::<Vec<_>>());
         let (mut want_rm, mut want_rv) = (rm.clone(), rv.clone());
         for step in 0..2 {
             let (x, gamma, beta) = bn_inputs(&mut rng, &s);
@@ -404,110 +224,56 @@ fn batchnorm_running_stats_and_eval() {
                 let mean = vals.iter().sum::<f64>() / n as f64;
                 let ss: f64 = vals.iter().map(|v| (v - mean) * (v - mean)).sum();
                 want_rm[c] = (1.0 - m) * want_rm[c] + m * mean;
-                want_rv[c] =
-                    (1.0 - m) * want_rv[c] + m * if n > 1 { ss / (n - 1) as f64 } else { 0.0 };
+                want_rv[c] = (1.0 - m) * want_rv[c] + m * if n > 1 { ss / (n - 1) as f64 } else { 0.0 };
                 means.push(mean);
                 vars.push(ss / n as f64);
             }
-            let tag = format!(
-                "batchnorm b{} c{} s{} step {step}",
-                s.batch, s.channels, s.spatial
-            );
+            let tag = format!("batchnorm b{} c{} s{} step {step}", s.batch, s.channels, s.spatial);
             assert_close(&format!("{tag} running_mean"), &rm, &want_rm, 1e-13);
             assert_close(&format!("{tag} running_var"), &rv, &want_rv, 1e-13);
-            let invstd: Vec<f64> = vars
-                .iter()
-                .map(|v| 1.0 / (v + f64::from(cfg.eps)).sqrt())
-                .collect();
+            let invstd: Vec<f64> = vars.iter().map(|v| 1.0 / (v + f64::from(cfg.eps)).sqrt()).collect();
             assert_close(&format!("{tag} saved mean"), &saved.mean, &means, 1e-13);
-            assert_close(
-                &format!("{tag} saved invstd"),
-                &saved.invstd,
-                &invstd,
-                1e-13,
-            );
+            assert_close(&format!("{tag} saved invstd"), &saved.invstd, &invstd, 1e-13);
             let y_eval = batchnorm_forward_eval(&s, &cfg, &x, &gamma, &beta, &means, &vars);
-            assert_close(
-                &format!("{tag} eval(batch stats) = train"),
-                &y_eval,
-                &y,
-                1e-12,
-            );
+            assert_close(&format!("{tag} eval(batch stats) = train"), &y_eval, &y, 1e-12);
         }
     }
 }
 
 #[test]
 fn linear_grads() {
-    let shapes = [
-        Linear {
-            batch: 1,
-            d_in: 4,
-            d_out: 3,
-        },
-        Linear {
-            batch: 3,
-            d_in: 5,
-            d_out: 2,
-        },
-    ];
+    let shapes = [Linear { batch: 1, d_in: 4, d_out: 3 }, Linear { batch: 3, d_in: 5, d_out: 2 }];
     let mut rng = Rng(5);
     for g in shapes {
-        let (x, w, b) = (
-            rng.normals(g.batch * g.d_in),
-            rng.normals(g.d_out * g.d_in),
-            rng.normals(g.d_out),
-        );
+        let (x, w, b) = (rng.normals(g.batch * g.d_in), rng.normals(g.d_out * g.d_in), rng.normals(g.d_out));
         let r = rng.normals(g.batch * g.d_out);
         let grads = linear_backward(&g, &x, &w, &r);
         let tag = format!("linear b{} {}->{}", g.batch, g.d_in, g.d_out);
-        fd_check(&format!("{tag} dx"), &x, &grads.dx, |x| {
-            dot(&linear_forward(&g, x, &w, Some(&b)), &r)
-        });
-        fd_check(&format!("{tag} dw"), &w, &grads.dw, |w| {
-            dot(&linear_forward(&g, &x, w, Some(&b)), &r)
-        });
-        fd_check(&format!("{tag} db"), &b, &grads.db, |b| {
-            dot(&linear_forward(&g, &x, &w, Some(b)), &r)
-        });
+        fd_check(&format!("{tag} dx"), &x, &grads.dx, |x| dot(&linear_forward(&g, x, &w, Some(&b)), &r));
+        fd_check(&format!("{tag} dw"), &w, &grads.dw, |w| dot(&linear_forward(&g, &x, w, Some(&b)), &r));
+        fd_check(&format!("{tag} db"), &b, &grads.db, |b| dot(&linear_forward(&g, &x, &w, Some(b)), &r));
     }
 }
 
 #[test]
 fn activation_grads() {
     let mut rng = Rng(6);
-    for act in [
-        Activation::Relu,
-        Activation::LeakyRelu(0.2),
-        Activation::Tanh,
-        Activation::Sigmoid,
-    ] {
+    for act in [Activation::Relu, Activation::LeakyRelu(0.2), Activation::Tanh, Activation::Sigmoid] {
         for len in [7, 24] {
             // Keep inputs off the kink at 0, where a central difference straddles two slopes.
             let x: Vec<f64> = rng
                 .normals(len)
                 .iter()
-                .map(|&v| {
-                    if v.abs() < 0.05 {
-                        v + 0.1f64.copysign(v)
-                    } else {
-                        2.0 * v
-                    }
-                })
+                .map(|&v| if v.abs() < 0.05 { v + 0.1f64.copysign(v) } else { 2.0 * v })
                 .collect();
             let r = rng.normals(len);
             let dx = activation_backward(act, &x, &r);
-            fd_check(&format!("{act:?} len {len} dx"), &x, &dx, |x| {
-                dot(&activation_forward(act, x), &r)
-            });
+            fd_check(&format!("{act:?} len {len} dx"), &x, &dx, |x| dot(&activation_forward(act, x), &r));
         }
     }
     // At exactly 0 the negative branch's slope is used, as in PyTorch.
     assert_eq!(activation_backward(Activation::Relu, &[0.0], &[1.0]), [0.0]);
-    assert_eq!(
-        activation_backward(Activation::LeakyRelu(0.2), &[0.0], &[1.0]),
-        [f64::from(0.2f32)]
-    );
+    assert_eq!(activation_backward(Activation::LeakyRelu(0.2), &[0.0], &[1.0]), [f64::from(0.2f32)]);
 }
 
 #[test]
@@ -519,16 +285,11 @@ fn bce_grads_and_values() {
         for target in [0.0, 1.0] {
             let out = bce_with_logits(&logits, target);
             let tag = format!("bce len {len} target {target}");
-            fd_check(&format!("{tag} dlogits"), &logits, &out.dlogits, |l| {
-                bce_with_logits(l, target).loss
-            });
+            fd_check(&format!("{tag} dlogits"), &logits, &out.dlogits, |l| bce_with_logits(l, target).loss);
 
             let probs: Vec<f64> = logits.iter().map(|x| 1.0 / (1.0 + (-x).exp())).collect();
-            let naive = -probs
-                .iter()
-                .map(|p| target * p.ln() + (1.0 - target) * (1.0 - p).ln())
-                .sum::<f64>()
-                / len as f64;
+            let naive =
+                -probs.iter().map(|p| target * p.ln() + (1.0 - target) * (1.0 - p).ln()).sum::<f64>() / len as f64;
             let mean_prob = probs.iter().sum::<f64>() / len as f64;
             assert_close(
                 &format!("{tag} loss, mean_prob = naive"),
@@ -553,31 +314,16 @@ fn bce_grads_and_values() {
 ///   p0 = 5/9 + 0.5 * (4/3) / (sqrt(48/7) + 0.25);  p1 = -0.5 - 0.5 * (1/3) / (sqrt(1/7) + 0.25)
 #[test]
 fn adam_two_steps() {
-    let cfg = AdamConfig {
-        lr: 0.5,
-        beta1: 0.5,
-        beta2: 0.75,
-        eps: 0.25,
-    };
+    let cfg = AdamConfig { lr: 0.5, beta1: 0.5, beta2: 0.75, eps: 0.25 };
     let (mut p, mut m, mut v) = (vec![1.0f64, -0.5], vec![0.0; 2], vec![0.0; 2]);
     adam_update(&cfg, 1, &mut p, &[2.0, 0.0], &mut m, &mut v);
     assert_close("adam step 1 params", &p, &[5.0 / 9.0, -0.5], 1e-15);
-    assert_close(
-        "adam step 1 m, v",
-        &[m.clone(), v.clone()].concat(),
-        &[1.0, 0.0, 1.0, 0.0],
-        1e-15,
-    );
+    assert_close("adam step 1 m, v", &[m.clone(), v.clone()].concat(), &[1.0, 0.0, 1.0, 0.0], 1e-15);
     adam_update(&cfg, 2, &mut p, &[-3.0, 0.5], &mut m, &mut v);
     let want = [
         5.0 / 9.0 + 0.5 * (4.0 / 3.0) / ((48.0f64 / 7.0).sqrt() + 0.25),
         -0.5 - 0.5 * (1.0 / 3.0) / ((1.0f64 / 7.0).sqrt() + 0.25),
     ];
     assert_close("adam step 2 params", &p, &want, 1e-15);
-    assert_close(
-        "adam step 2 m, v",
-        &[m, v].concat(),
-        &[-1.0, 0.25, 3.0, 0.0625],
-        1e-15,
-    );
+    assert_close("adam step 2 m, v", &[m, v].concat(), &[-1.0, 0.25, 3.0, 0.0625], 1e-15);
 }

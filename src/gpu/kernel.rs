@@ -34,6 +34,18 @@ pub struct Tiles {
 }
 
 impl Tiles {
+    /// The shapes the benchmark compares (and the shader tests validate).
+    pub const CANDIDATES: [Tiles; 8] = [
+        Tiles { tm: 4, tn: 4, wg_m: 4, wg_n: 16 },
+        Tiles { tm: 4, tn: 4, wg_m: 8, wg_n: 16 },
+        Tiles { tm: 4, tn: 4, wg_m: 16, wg_n: 16 },
+        Tiles { tm: 8, tn: 4, wg_m: 4, wg_n: 16 },
+        Tiles { tm: 4, tn: 8, wg_m: 4, wg_n: 16 },
+        Tiles { tm: 8, tn: 8, wg_m: 2, wg_n: 32 },
+        Tiles { tm: 8, tn: 8, wg_m: 8, wg_n: 8 },
+        Tiles { tm: 2, tn: 2, wg_m: 8, wg_n: 32 },
+    ];
+
     pub fn for_adapter(info: &wgpu::AdapterInfo) -> Tiles {
         match info.device_type {
             wgpu::DeviceType::Cpu => Tiles { tm: 4, tn: 4, wg_m: 4, wg_n: 16 },
@@ -58,12 +70,16 @@ impl std::fmt::Display for Tiles {
     }
 }
 
-/// Rewrites `const NAME: u32 = ...;` declarations of a WGSL source. The file itself stays valid
-/// WGSL with its default values (so naga can check it as written); array sizes and workgroup
-/// sizes need compile-time constants, which pipeline-overridable constants cannot give for
-/// function-scope arrays.
+/// Specialises a WGSL source for one tile shape: rewrites its `const NAME: u32 = ...;`
+/// declarations, then fully unrolls every loop marked `// unroll` over those constants.
+///
+/// Why: register tiles must stay in registers. A private array indexed by a loop variable makes
+/// the compiler keep it in memory, and on CPU adapters (which run invocations as SIMD lanes)
+/// every such access becomes a gather or scatter: measured 2x slower on lavapipe. Unrolled,
+/// every index is a constant and the arrays become plain registers. The file as written stays
+/// valid WGSL with its default constants, so naga checks it as is.
 pub fn specialize(source: &str, consts: &[(&str, u32)]) -> String {
-    let mut out = String::with_capacity(source.len());
+    let mut lines = Vec::new();
     let mut found = vec![false; consts.len()];
     for line in source.lines() {
         let hit = consts.iter().position(|(name, _)| {
@@ -74,15 +90,79 @@ pub fn specialize(source: &str, consts: &[(&str, u32)]) -> String {
         match hit {
             Some(i) => {
                 found[i] = true;
-                out.push_str(&format!("const {}: u32 = {}u;", consts[i].0, consts[i].1));
+                lines.push(format!("const {}: u32 = {}u;", consts[i].0, consts[i].1));
             }
-            None => out.push_str(line),
+            None => lines.push(line.to_string()),
         }
-        out.push('\n');
     }
     if let Some(i) = found.iter().position(|f| !f) {
         panic!("shader has no `const {}: u32` to specialise", consts[i].0);
     }
+    // Every `const NAME: u32 = <n>u;` of the result, for the loop bounds.
+    let values: Vec<(String, u32)> = lines
+        .iter()
+        .filter_map(|l| {
+            let (name, value) = l.strip_prefix("const ")?.split_once(": u32 = ")?;
+            Some((name.to_string(), value.strip_suffix("u;")?.parse().ok()?))
+        })
+        .collect();
+    let mut out = String::with_capacity(source.len() * 2);
+    unroll(&lines, &values, &mut out);
+    out
+}
+
+/// `for (var i = 0u; i < BOUND; i++) { // unroll` -> (i, BOUND's value).
+fn unroll_header(line: &str, values: &[(String, u32)]) -> Option<(String, u32)> {
+    let rest = line.trim().strip_suffix("// unroll")?.trim().strip_prefix("for (var ")?;
+    let (var, rest) = rest.split_once(" = 0u; ")?;
+    let bound = rest.strip_prefix(var)?.strip_prefix(" < ")?.split_once(';')?.0;
+    let n =
+        values.iter().find(|(name, _)| name == bound).map(|v| v.1).or_else(|| bound.trim_end_matches('u').parse().ok());
+    Some((var.to_string(), n.unwrap_or_else(|| panic!("unroll bound {bound} is not a constant"))))
+}
+
+fn unroll(lines: &[String], values: &[(String, u32)], out: &mut String) {
+    let depth = |l: &str| l.matches('{').count() as i32 - l.matches('}').count() as i32;
+    let mut i = 0;
+    while i < lines.len() {
+        let Some((var, n)) = unroll_header(&lines[i], values) else {
+            out.push_str(&lines[i]);
+            out.push('\n');
+            i += 1;
+            continue;
+        };
+        // The body runs to the brace that closes the header's.
+        let (mut open, mut end) = (depth(&lines[i]), i + 1);
+        while open > 0 {
+            open += depth(&lines[end]);
+            end += 1;
+        }
+        let body = &lines[i + 1..end - 1];
+        for v in 0..n {
+            // Each copy is its own block, so the body's `let`s do not collide.
+            out.push_str("{\n");
+            let copy: Vec<String> = body.iter().map(|l| replace_ident(l, &var, &format!("{v}u"))).collect();
+            unroll(&copy, values, out);
+            out.push_str("}\n");
+        }
+        i = end;
+    }
+}
+
+/// Replaces whole-word occurrences of the identifier `name` in `line`.
+fn replace_ident(line: &str, name: &str, with: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut word = String::new();
+    for c in line.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            word.push(c);
+            continue;
+        }
+        out.push_str(if word == name { with } else { &word });
+        word.clear();
+        out.push(c);
+    }
+    out.pop();
     out
 }
 
@@ -160,7 +240,11 @@ impl Gpu {
             .enumerate()
             .map(|(i, r)| wgpu::BindGroupEntry { binding: i as u32, resource: r.clone() })
             .collect();
-        self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout: &layout, entries: &entries })
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout: &layout,
+            entries: &entries,
+        })
     }
 }
 

@@ -50,10 +50,7 @@ impl Gpu {
 
     #[cfg(not(target_arch = "wasm32"))]
     async fn wait(&self) -> Result<(), GpuError> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map(|_| ())
-            .map_err(|e| GpuError::Readback(e.to_string()))
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map(|_| ()).map_err(|e| GpuError::Readback(e.to_string()))
     }
 
     #[cfg(target_arch = "wasm32")]

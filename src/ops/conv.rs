@@ -79,7 +79,14 @@ fn grid(gpu: &Gpu, what: &str, cols: usize, rows: usize, tiles: &Tiles) -> Resul
     Ok([x, y])
 }
 
-fn dispatch(gpu: &Gpu, entry: &str, tiles: &Tiles, params: &Params, views: [Option<&View>; 4], grid: [u32; 3]) -> Result<Dispatch, GpuError> {
+fn dispatch(
+    gpu: &Gpu,
+    entry: &str,
+    tiles: &Tiles,
+    params: &Params,
+    views: [Option<&View>; 4],
+    grid: [u32; 3],
+) -> Result<Dispatch, GpuError> {
     for v in views.iter().flatten() {
         gpu.check_binding(entry, v.bytes())?;
     }
@@ -88,13 +95,27 @@ fn dispatch(gpu: &Gpu, entry: &str, tiles: &Tiles, params: &Params, views: [Opti
     let bind_group = gpu.bind_group(
         &CONV,
         entry,
-        &[uniform.as_entire_binding(), gpu.optional(a), gpu.optional(b), gpu.optional(bias), out.expect("output").binding()],
+        &[
+            uniform.as_entire_binding(),
+            gpu.optional(a),
+            gpu.optional(b),
+            gpu.optional(bias),
+            out.expect("output").binding(),
+        ],
     );
     Ok(Dispatch { pipeline: gpu.kernel(&CONV, entry, &tiles.consts()), bind_group, grid })
 }
 
 /// y = conv2d(x, w) + bias, for the geometry `g` (conv2d forward; conv_transpose2d d_input).
-fn direct(gpu: &Gpu, g: &Conv2d, tiles: &Tiles, w: &View, x: &View, bias: Option<&View>, y: &View) -> Result<Dispatch, GpuError> {
+fn direct(
+    gpu: &Gpu,
+    g: &Conv2d,
+    tiles: &Tiles,
+    w: &View,
+    x: &View,
+    bias: Option<&View>,
+    y: &View,
+) -> Result<Dispatch, GpuError> {
     check_len("conv_direct w", w, g.weight_len());
     check_len("conv_direct x", x, g.input_len());
     check_len("conv_direct y", y, g.output_len());
@@ -105,7 +126,15 @@ fn direct(gpu: &Gpu, g: &Conv2d, tiles: &Tiles, w: &View, x: &View, bias: Option
 }
 
 /// dx = conv2d's input gradient of dy (+ bias), for `g` (conv2d d_input; conv_transpose2d forward).
-fn gather(gpu: &Gpu, g: &Conv2d, tiles: &Tiles, w: &View, dy: &View, bias: Option<&View>, dx: &View) -> Result<Dispatch, GpuError> {
+fn gather(
+    gpu: &Gpu,
+    g: &Conv2d,
+    tiles: &Tiles,
+    w: &View,
+    dy: &View,
+    bias: Option<&View>,
+    dx: &View,
+) -> Result<Dispatch, GpuError> {
     check_len("conv_gather w", w, g.weight_len());
     check_len("conv_gather dy", dy, g.output_len());
     check_len("conv_gather dx", dx, g.input_len());
@@ -120,7 +149,14 @@ fn gather(gpu: &Gpu, g: &Conv2d, tiles: &Tiles, w: &View, dy: &View, bias: Optio
 
 /// dw += conv2d's weight gradient from dy and x, for `g`; split-K with a reduce pass when the
 /// output alone would not fill the adapter.
-fn weight_grad(gpu: &Gpu, g: &Conv2d, tiles: &Tiles, dy: &View, x: &View, dw: &View) -> Result<Vec<Dispatch>, GpuError> {
+fn weight_grad(
+    gpu: &Gpu,
+    g: &Conv2d,
+    tiles: &Tiles,
+    dy: &View,
+    x: &View,
+    dw: &View,
+) -> Result<Vec<Dispatch>, GpuError> {
     check_len("conv_weight_grad dy", dy, g.output_len());
     check_len("conv_weight_grad x", x, g.input_len());
     check_len("conv_weight_grad dw", dw, g.weight_len());
@@ -128,7 +164,8 @@ fn weight_grad(gpu: &Gpu, g: &Conv2d, tiles: &Tiles, dy: &View, x: &View, dw: &V
     let out_len = g.weight_len();
     let [gx, gy] = grid(gpu, "conv_weight_grad", g.c_in * g.kernel * g.kernel, g.c_out, tiles)?;
     let tiles_count = (gx * gy) as usize;
-    let max_by_memory = (MAX_PARTIAL_BYTES.min(gpu.limits.max_storage_buffer_binding_size as u64) / (out_len as u64 * 4)) as usize;
+    let max_by_memory =
+        (MAX_PARTIAL_BYTES.min(gpu.limits.max_storage_buffer_binding_size as u64) / (out_len as u64 * 4)) as usize;
     let wanted = WORKGROUPS_WANTED.div_ceil(tiles_count);
     let splits = wanted.min(total / MIN_SPLIT_LEN).min(max_by_memory).max(1);
     let split_len = total.div_ceil(splits);
@@ -139,12 +176,33 @@ fn weight_grad(gpu: &Gpu, g: &Conv2d, tiles: &Tiles, dy: &View, x: &View, dw: &V
     params.split_len = split_len as u32;
     params.out_len = out_len as u32;
     if splits == 1 {
-        return Ok(vec![dispatch(gpu, "conv_weight_grad", tiles, &params, [Some(dy), Some(x), None, Some(dw)], [gx, gy, 1])?]);
+        return Ok(vec![dispatch(
+            gpu,
+            "conv_weight_grad",
+            tiles,
+            &params,
+            [Some(dy), Some(x), None, Some(dw)],
+            [gx, gy, 1],
+        )?]);
     }
     let partials = gpu.zeros("conv weight-grad partials", splits * out_len);
     Ok(vec![
-        dispatch(gpu, "conv_weight_grad", tiles, &params, [Some(dy), Some(x), None, Some(&partials)], [gx, gy, splits as u32])?,
-        dispatch(gpu, "conv_weight_grad_reduce", tiles, &params, [Some(&partials), None, None, Some(dw)], [super::grid_1d(out_len), 1, 1])?,
+        dispatch(
+            gpu,
+            "conv_weight_grad",
+            tiles,
+            &params,
+            [Some(dy), Some(x), None, Some(&partials)],
+            [gx, gy, splits as u32],
+        )?,
+        dispatch(
+            gpu,
+            "conv_weight_grad_reduce",
+            tiles,
+            &params,
+            [Some(&partials), None, None, Some(dw)],
+            [super::grid_1d(out_len), 1, 1],
+        )?,
     ])
 }
 
@@ -177,7 +235,13 @@ pub struct ConvOp {
 }
 
 impl ConvOp {
-    pub fn conv2d(gpu: &Gpu, g: &Conv2d, tiles: &Tiles, io: &ConvBuffers, grads: Option<&ConvGradBuffers>) -> Result<ConvOp, GpuError> {
+    pub fn conv2d(
+        gpu: &Gpu,
+        g: &Conv2d,
+        tiles: &Tiles,
+        io: &ConvBuffers,
+        grads: Option<&ConvGradBuffers>,
+    ) -> Result<ConvOp, GpuError> {
         let forward = direct(gpu, g, tiles, &io.w, &io.x, io.bias.as_ref(), &io.y)?;
         let (mut backward_input, mut backward_params) = (None, Vec::new());
         if let Some(gr) = grads {
@@ -192,7 +256,13 @@ impl ConvOp {
         Ok(ConvOp { forward, backward_input, backward_params, flops: g.flops() })
     }
 
-    pub fn conv_transpose2d(gpu: &Gpu, g: &ConvTranspose2d, tiles: &Tiles, io: &ConvBuffers, grads: Option<&ConvGradBuffers>) -> Result<ConvOp, GpuError> {
+    pub fn conv_transpose2d(
+        gpu: &Gpu,
+        g: &ConvTranspose2d,
+        tiles: &Tiles,
+        io: &ConvBuffers,
+        grads: Option<&ConvGradBuffers>,
+    ) -> Result<ConvOp, GpuError> {
         let adj = g.adjoint();
         let forward = gather(gpu, &adj, tiles, &io.w, &io.x, io.bias.as_ref(), &io.y)?;
         let (mut backward_input, mut backward_params) = (None, Vec::new());

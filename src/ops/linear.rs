@@ -45,14 +45,26 @@ pub struct LinearOp {
 }
 
 impl LinearOp {
-    pub fn new(gpu: &Gpu, g: &Linear, tiles: &Tiles, io: &LinearBuffers, grads: Option<&LinearGradBuffers>) -> Result<LinearOp, GpuError> {
-        let params = Params { batch: g.batch as u32, d_in: g.d_in as u32, d_out: g.d_out as u32, has_bias: io.bias.is_some() as u32 };
+    pub fn new(
+        gpu: &Gpu,
+        g: &Linear,
+        tiles: &Tiles,
+        io: &LinearBuffers,
+        grads: Option<&LinearGradBuffers>,
+    ) -> Result<LinearOp, GpuError> {
+        let params = Params {
+            batch: g.batch as u32,
+            d_in: g.d_in as u32,
+            d_out: g.d_out as u32,
+            has_bias: io.bias.is_some() as u32,
+        };
         let uniform = gpu.uniform("linear params", &params);
         let gemm = |entry: &str, a: &View, b: &View, bias: Option<&View>, out: &View, rows: usize, cols: usize| {
             for v in [a, b, out] {
                 gpu.check_binding(entry, v.bytes())?;
             }
-            let grid = [cols.div_ceil(tiles.tile_n() as usize) as u32, rows.div_ceil(tiles.tile_m() as usize) as u32, 1];
+            let grid =
+                [cols.div_ceil(tiles.tile_n() as usize) as u32, rows.div_ceil(tiles.tile_m() as usize) as u32, 1];
             gpu.check_workgroups(entry, grid[0].max(grid[1]))?;
             let bind_group = gpu.bind_group(
                 &LINEAR,

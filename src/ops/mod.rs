@@ -6,8 +6,12 @@
 //! are ADDED into, and a training step zeroes them once (one `clear_buffer` on the flat
 //! gradient buffer) before its backward passes.
 
+pub mod activation;
+pub mod adam;
+pub mod batchnorm;
 pub mod conv;
 pub mod linear;
+pub mod loss;
 pub mod util;
 
 use crate::gpu::Gpu;
@@ -22,7 +26,8 @@ pub(crate) fn grid_1d(len: usize) -> u32 {
 pub fn submit(gpu: &Gpu, label: &str, f: impl FnOnce(&mut wgpu::ComputePass<'_>)) {
     let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
     {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None });
+        let mut pass =
+            encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None });
         f(&mut pass);
     }
     gpu.queue.submit([encoder.finish()]);

@@ -18,7 +18,14 @@ struct Params {
 }
 
 /// out[c] += sum over (n, s) of src[n, c, s]: src is [batch, channels, spatial].
-pub fn channel_sum(gpu: &Gpu, batch: usize, channels: usize, spatial: usize, src: &View, out: &View) -> Result<Dispatch, GpuError> {
+pub fn channel_sum(
+    gpu: &Gpu,
+    batch: usize,
+    channels: usize,
+    spatial: usize,
+    src: &View,
+    out: &View,
+) -> Result<Dispatch, GpuError> {
     assert_eq!(src.len, batch * channels * spatial, "channel_sum: src length");
     assert_eq!(out.len, channels, "channel_sum: out length");
     gpu.check_workgroups("channel_sum (one workgroup per channel)", channels as u32)?;

@@ -12,25 +12,10 @@ use crate::shape::AdamConfig;
 /// eps is added after the square root, as in PyTorch (not inside it, as in some papers).
 ///
 /// params, grads, m, v [len] (m and v start at zero before step 1)
-pub fn adam_update<F: Float>(
-    cfg: &AdamConfig,
-    step: u32,
-    params: &mut [F],
-    grads: &[F],
-    m: &mut [F],
-    v: &mut [F],
-) {
+pub fn adam_update<F: Float>(cfg: &AdamConfig, step: u32, params: &mut [F], grads: &[F], m: &mut [F], v: &mut [F]) {
     assert!(step >= 1, "adam step is 1-based");
-    assert!(
-        grads.len() == params.len() && m.len() == params.len() && v.len() == params.len(),
-        "adam lengths"
-    );
-    let (lr, b1, b2, eps): (F, F, F, F) = (
-        cast(cfg.lr),
-        cast(cfg.beta1),
-        cast(cfg.beta2),
-        cast(cfg.eps),
-    );
+    assert!(grads.len() == params.len() && m.len() == params.len() && v.len() == params.len(), "adam lengths");
+    let (lr, b1, b2, eps): (F, F, F, F) = (cast(cfg.lr), cast(cfg.beta1), cast(cfg.beta2), cast(cfg.eps));
     let t = i32::try_from(step).expect("adam step fits in i32");
     let (bc1, bc2) = (F::one() - b1.powi(t), F::one() - b2.powi(t));
     for i in 0..params.len() {

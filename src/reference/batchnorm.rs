@@ -50,10 +50,7 @@ pub fn batchnorm_forward_train<F: Float>(
     let n = s.batch * s.spatial;
     let nf = count::<F>(n);
     let mut y = vec![F::zero(); x.len()];
-    let mut saved = BnSaved {
-        mean: vec![F::zero(); s.channels],
-        invstd: vec![F::zero(); s.channels],
-    };
+    let mut saved = BnSaved { mean: vec![F::zero(); s.channels], invstd: vec![F::zero(); s.channels] };
     for c in 0..s.channels {
         // Two passes (mean, then squared deviations) rather than E[x^2] - E[x]^2, which
         // cancels catastrophically when the mean is large against the spread.
@@ -122,13 +119,7 @@ pub fn batchnorm_forward_eval<F: Float>(
 ///
 /// x, dy [batch, channels, spatial], gamma [channels], saved from the training forward
 /// -> dx like x, dgamma/dbeta [channels]
-pub fn batchnorm_backward<F: Float>(
-    s: &BatchNorm,
-    x: &[F],
-    gamma: &[F],
-    saved: &BnSaved<F>,
-    dy: &[F],
-) -> BnGrads<F> {
+pub fn batchnorm_backward<F: Float>(s: &BatchNorm, x: &[F], gamma: &[F], saved: &BnSaved<F>, dy: &[F]) -> BnGrads<F> {
     assert_eq!(x.len(), s.len(), "batchnorm x");
     assert_eq!(dy.len(), s.len(), "batchnorm dy");
     assert_eq!(gamma.len(), s.channels, "batchnorm gamma");

@@ -31,8 +31,7 @@ pub fn conv2d_forward<F: Float>(g: &Conv2d, x: &[F], w: &[F], bias: Option<&[F]>
     assert_eq!(w.len(), g.weight_len(), "conv2d w");
     let (k, s, p) = (g.kernel, g.stride, g.pad);
     let (h_out, w_out) = (g.h_out(), g.w_out());
-    let xi =
-        |n: usize, c: usize, h: usize, ww: usize| ((n * g.c_in + c) * g.h_in + h) * g.w_in + ww;
+    let xi = |n: usize, c: usize, h: usize, ww: usize| ((n * g.c_in + c) * g.h_in + h) * g.w_in + ww;
     let wi = |co: usize, ci: usize, kh: usize, kw: usize| ((co * g.c_in + ci) * k + kh) * k + kw;
 
     let mut y = vec![F::zero(); g.output_len()];
@@ -75,8 +74,7 @@ pub fn conv2d_backward<F: Float>(g: &Conv2d, x: &[F], w: &[F], dy: &[F]) -> Conv
     assert_eq!(dy.len(), g.output_len(), "conv2d dy");
     let (k, s, p) = (g.kernel, g.stride, g.pad);
     let (h_out, w_out) = (g.h_out(), g.w_out());
-    let xi =
-        |n: usize, c: usize, h: usize, ww: usize| ((n * g.c_in + c) * g.h_in + h) * g.w_in + ww;
+    let xi = |n: usize, c: usize, h: usize, ww: usize| ((n * g.c_in + c) * g.h_in + h) * g.w_in + ww;
     let wi = |co: usize, ci: usize, kh: usize, kw: usize| ((co * g.c_in + ci) * k + kh) * k + kw;
 
     let mut dx = vec![F::zero(); x.len()];
@@ -116,12 +114,7 @@ pub fn conv2d_backward<F: Float>(g: &Conv2d, x: &[F], w: &[F], dy: &[F]) -> Conv
 ///   y[n,co,ih*s-p+kh, iw*s-p+kw] += x[n,ci,ih,iw] * w[ci,co,kh,kw];   y starts at bias[co]
 ///
 /// x [batch, c_in, h_in, w_in], w [c_in, c_out, k, k], bias [c_out] -> y [batch, c_out, h_out, w_out]
-pub fn conv_transpose2d_forward<F: Float>(
-    g: &ConvTranspose2d,
-    x: &[F],
-    w: &[F],
-    bias: Option<&[F]>,
-) -> Vec<F> {
+pub fn conv_transpose2d_forward<F: Float>(g: &ConvTranspose2d, x: &[F], w: &[F], bias: Option<&[F]>) -> Vec<F> {
     assert_eq!(x.len(), g.input_len(), "conv_transpose2d x");
     assert_eq!(w.len(), g.weight_len(), "conv_transpose2d w");
     let (k, s, p) = (g.kernel, g.stride, g.pad);
@@ -168,12 +161,7 @@ pub fn conv_transpose2d_forward<F: Float>(
 ///
 /// x [batch, c_in, h_in, w_in], w [c_in, c_out, k, k], dy [batch, c_out, h_out, w_out]
 /// -> dx like x, dw like w, db [c_out]
-pub fn conv_transpose2d_backward<F: Float>(
-    g: &ConvTranspose2d,
-    x: &[F],
-    w: &[F],
-    dy: &[F],
-) -> ConvGrads<F> {
+pub fn conv_transpose2d_backward<F: Float>(g: &ConvTranspose2d, x: &[F], w: &[F], dy: &[F]) -> ConvGrads<F> {
     assert_eq!(x.len(), g.input_len(), "conv_transpose2d x");
     assert_eq!(w.len(), g.weight_len(), "conv_transpose2d w");
     assert_eq!(dy.len(), g.output_len(), "conv_transpose2d dy");

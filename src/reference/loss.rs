@@ -32,9 +32,5 @@ pub fn bce_with_logits<F: Float>(logits: &[F], target: F) -> BceOut<F> {
         prob = prob + p;
         dlogits.push((p - target) / nf);
     }
-    BceOut {
-        loss: loss / nf,
-        mean_prob: prob / nf,
-        dlogits,
-    }
+    BceOut { loss: loss / nf, mean_prob: prob / nf, dlogits }
 }

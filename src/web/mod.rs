@@ -61,11 +61,7 @@ fn report(gpu: &Gpu) -> String {
         lim.max_compute_workgroups_per_dimension.into(),
         def.max_compute_workgroups_per_dimension.into(),
     );
-    limit(
-        "maxStorageBufferBindingSize",
-        lim.max_storage_buffer_binding_size,
-        def.max_storage_buffer_binding_size,
-    );
+    limit("maxStorageBufferBindingSize", lim.max_storage_buffer_binding_size, def.max_storage_buffer_binding_size);
     limit("maxBufferSize", lim.max_buffer_size, def.max_buffer_size);
     lines.join("\n")
 }

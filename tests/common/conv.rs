@@ -59,7 +59,12 @@ impl Case {
 }
 
 /// Uploads, runs forward then backward on the GPU, and reads back (y, dx, dw, db).
-async fn run_gpu(gpu: &Gpu, c: &Case, y_len: usize, build: impl FnOnce(&ConvBuffers, &ConvGradBuffers) -> ConvOp) -> [Vec<f32>; 4] {
+async fn run_gpu(
+    gpu: &Gpu,
+    c: &Case,
+    y_len: usize,
+    build: impl FnOnce(&ConvBuffers, &ConvGradBuffers) -> ConvOp,
+) -> [Vec<f32>; 4] {
     let io = ConvBuffers {
         x: gpu.upload("x", &c.x),
         w: gpu.upload("w", &c.w),
@@ -96,7 +101,8 @@ fn plus(a: &[f32], b: &[f32]) -> Vec<f32> {
 pub async fn check_conv2d(gpu: &Gpu) {
     for (i, g) in CONV2D_CASES.iter().enumerate() {
         let c = Case::new(100 + i as u64, g.input_len(), g.weight_len(), g.c_out, g.output_len());
-        let [y, dx, dw, db] = run_gpu(gpu, &c, g.output_len(), |io, gr| ConvOp::conv2d(gpu, g, &gpu.tiles, io, Some(gr)).unwrap()).await;
+        let [y, dx, dw, db] =
+            run_gpu(gpu, &c, g.output_len(), |io, gr| ConvOp::conv2d(gpu, g, &gpu.tiles, io, Some(gr)).unwrap()).await;
         let want_y = reference::conv2d_forward(g, &c.x, &c.w, Some(&c.b));
         let want = reference::conv2d_backward(g, &c.x, &c.w, &c.dy);
         report(&format!("conv2d {g:?}"));
@@ -110,8 +116,10 @@ pub async fn check_conv2d(gpu: &Gpu) {
 pub async fn check_conv_transpose2d(gpu: &Gpu) {
     for (i, g) in CONV_TRANSPOSE2D_CASES.iter().enumerate() {
         let c = Case::new(200 + i as u64, g.input_len(), g.weight_len(), g.c_out, g.output_len());
-        let [y, dx, dw, db] =
-            run_gpu(gpu, &c, g.output_len(), |io, gr| ConvOp::conv_transpose2d(gpu, g, &gpu.tiles, io, Some(gr)).unwrap()).await;
+        let [y, dx, dw, db] = run_gpu(gpu, &c, g.output_len(), |io, gr| {
+            ConvOp::conv_transpose2d(gpu, g, &gpu.tiles, io, Some(gr)).unwrap()
+        })
+        .await;
         let want_y = reference::conv_transpose2d_forward(g, &c.x, &c.w, Some(&c.b));
         let want = reference::conv_transpose2d_backward(g, &c.x, &c.w, &c.dy);
         report(&format!("conv_transpose2d {g:?}"));

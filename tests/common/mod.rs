@@ -4,7 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod batchnorm;
 pub mod conv;
+pub mod linear;
+pub mod pointwise;
 
 /// The one tolerance table: |got - want| <= abs + rel * |want| for every element.
 /// f32 sums of up to a few thousand products, in whatever order the kernel chose, against the

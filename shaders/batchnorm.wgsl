@@ -1,0 +1,154 @@
+// Batchnorm over (N, H, W) per channel, training and eval forward and the training backward.
+//
+// Shape legend: x, y, dy, dx [N, C, S] (NCHW with S = H*W; S = 1 after a linear layer);
+// every channel normalises n = N*S values.
+//   affine   [2C]: gamma at [0, C), beta at [C, 2C)
+//   d_affine [2C]: d_gamma, d_beta, same layout
+//   running  [2C]: running mean at [0, C), running (unbiased) var at [C, 2C)
+//   stats    [4C]: scratch the op owns: batch mean, invstd = 1/sqrt(biased var + eps), and in
+//                  the backward sum(dy), sum(dy * xhat), each at [k*C, (k+1)*C)
+// The tensors come in pairs like this because a stage may bind at most 8 storage buffers.
+//
+// Entry points, in the order a step runs them:
+//   batchnorm_stats            one workgroup per channel: mean and invstd into stats, and the
+//                              running statistics updated (momentum m, as PyTorch)
+//   batchnorm_normalize        y = (x - mean) * invstd * gamma + beta, elementwise
+//   batchnorm_forward_eval     y = (x - running mean) / sqrt(running var + eps) * gamma + beta
+//   batchnorm_backward_reduce  one workgroup per channel: the two sums into stats, and
+//                              d_affine += [sum dy * xhat ; sum dy]   (ADDED into)
+//   batchnorm_backward_input   dx = gamma * invstd / n * (n*dy - sum dy - xhat * sum dy*xhat)
+//                              (overwritten)
+// The backward reads the mean and invstd that batchnorm_stats left in stats, so it must follow
+// the training forward of the same step.
+
+struct Params {
+    batch: u32,
+    channels: u32,
+    spatial: u32,
+    // batch * channels * spatial: the elementwise entry points' range.
+    len: u32,
+    momentum: f32,
+    eps: f32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> affine: array<f32>;
+@group(0) @binding(3) var<storage, read> dy: array<f32>;
+@group(0) @binding(4) var<storage, read_write> running: array<f32>;
+@group(0) @binding(5) var<storage, read_write> stats: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(8) var<storage, read_write> d_affine: array<f32>;
+
+const WG: u32 = 256u;
+// Two sums reduced side by side (the backward needs two; the statistics use .x only).
+var<workgroup> partial: array<vec2f, WG>;
+
+// The sum of `v` over the workgroup, returned to every thread. Must be called in uniform
+// control flow.
+fn workgroup_sum(lid: u32, v: vec2f) -> vec2f {
+    partial[lid] = v;
+    workgroupBarrier();
+    for (var half = WG / 2u; half > 0u; half /= 2u) {
+        if (lid < half) {
+            partial[lid] += partial[lid + half];
+        }
+        workgroupBarrier();
+    }
+    let total = partial[0];
+    // Everyone has read the total before a following call overwrites partial[0].
+    workgroupBarrier();
+    return total;
+}
+
+// Index of the i-th of channel c's n values: i runs over (batch, spatial).
+fn at(c: u32, i: u32) -> u32 {
+    return ((i / p.spatial) * p.channels + c) * p.spatial + i % p.spatial;
+}
+
+fn channel_of(j: u32) -> u32 {
+    return (j / p.spatial) % p.channels;
+}
+
+@compute @workgroup_size(WG)
+fn batchnorm_stats(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+    let c = wid.x;
+    let n = p.batch * p.spatial;
+    let nf = f32(n);
+    var sum = 0.0;
+    for (var i = lid; i < n; i += WG) {
+        sum += x[at(c, i)];
+    }
+    let mean = workgroup_sum(lid, vec2f(sum, 0.0)).x / nf;
+    // Second pass over squared deviations: E[x^2] - E[x]^2 cancels catastrophically when the
+    // mean is large against the spread.
+    var sq = 0.0;
+    for (var i = lid; i < n; i += WG) {
+        let d = x[at(c, i)] - mean;
+        sq += d * d;
+    }
+    let sq_total = workgroup_sum(lid, vec2f(sq, 0.0)).x;
+    if (lid == 0u) {
+        let var_biased = sq_total / nf;
+        stats[c] = mean;
+        stats[p.channels + c] = 1.0 / sqrt(var_biased + p.eps);
+        // The running variance is the unbiased estimate, as PyTorch keeps it; one value has none.
+        let var_unbiased = select(var_biased, sq_total / f32(n - 1u), n > 1u);
+        let m = p.momentum;
+        running[c] = (1.0 - m) * running[c] + m * mean;
+        running[p.channels + c] = (1.0 - m) * running[p.channels + c] + m * var_unbiased;
+    }
+}
+
+@compute @workgroup_size(WG)
+fn batchnorm_normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    for (var j = gid.x; j < p.len; j += nwg.x * WG) {
+        let c = channel_of(j);
+        y[j] = (x[j] - stats[c]) * stats[p.channels + c] * affine[c] + affine[p.channels + c];
+    }
+}
+
+@compute @workgroup_size(WG)
+fn batchnorm_forward_eval(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    for (var j = gid.x; j < p.len; j += nwg.x * WG) {
+        let c = channel_of(j);
+        let xhat = (x[j] - running[c]) / sqrt(running[p.channels + c] + p.eps);
+        y[j] = affine[c] * xhat + affine[p.channels + c];
+    }
+}
+
+@compute @workgroup_size(WG)
+fn batchnorm_backward_reduce(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+    let c = wid.x;
+    let n = p.batch * p.spatial;
+    let mean = stats[c];
+    let invstd = stats[p.channels + c];
+    var sums = vec2f(0.0);
+    for (var i = lid; i < n; i += WG) {
+        let j = at(c, i);
+        sums += vec2f(dy[j], dy[j] * (x[j] - mean) * invstd);
+    }
+    let total = workgroup_sum(lid, sums);
+    if (lid == 0u) {
+        stats[2u * p.channels + c] = total.x;
+        stats[3u * p.channels + c] = total.y;
+        d_affine[c] += total.y;
+        d_affine[p.channels + c] += total.x;
+    }
+}
+
+@compute @workgroup_size(WG)
+fn batchnorm_backward_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let nf = f32(p.batch * p.spatial);
+    let ch = p.channels;
+    for (var j = gid.x; j < p.len; j += nwg.x * WG) {
+        let c = channel_of(j);
+        let invstd = stats[ch + c];
+        let xhat = (x[j] - stats[c]) * invstd;
+        // The last two terms: the mean and the spread depend on every x of the channel.
+        dx[j] = affine[c] * invstd / nf * (nf * dy[j] - stats[2u * ch + c] - xhat * stats[3u * ch + c]);
+    }
+}

@@ -1,0 +1,190 @@
+//! Kernel benchmark: every op and pass at the seed's layer shapes (DCGAN 64x64, generator
+//! 1024-512-256-128, discriminator 64-128-256-512), time per pass and GFLOP/s. The same code
+//! runs natively (`webgan bench`) and in the browser (the page's benchmark).
+
+use crate::gpu::Dispatch;
+use crate::gpu::{Gpu, GpuError, Tiles, View};
+use crate::ops::conv::{ConvBuffers, ConvGradBuffers, ConvOp};
+use crate::ops::linear::{LinearBuffers, LinearGradBuffers, LinearOp};
+use crate::shape::{Conv2d, ConvTranspose2d, Linear};
+
+/// One layer of the seed's model, as the benchmark sees it.
+#[derive(Clone, Debug)]
+pub enum Layer {
+    Conv(Conv2d),
+    ConvTranspose(ConvTranspose2d),
+    Linear(Linear),
+}
+
+impl Layer {
+    pub fn flops(&self) -> f64 {
+        match self {
+            Layer::Conv(g) => g.flops(),
+            Layer::ConvTranspose(g) => g.flops(),
+            Layer::Linear(g) => g.flops(),
+        }
+    }
+}
+
+/// The seed's DCGAN at 64x64 RGB: G's linear and four 5x5/stride-2 transposed convs, D's four
+/// 5x5/stride-2 convs and its final linear.
+pub fn seed_layers(batch: usize) -> Vec<(String, Layer)> {
+    let mut layers =
+        vec![("G linear z->4x4x1024".to_string(), Layer::Linear(Linear { batch, d_in: 100, d_out: 4 * 4 * 1024 }))];
+    let (mut c, mut hw) = (1024, 4);
+    for c_out in [512, 256, 128, 3] {
+        let g = ConvTranspose2d { batch, c_in: c, c_out, h_in: hw, w_in: hw, kernel: 5, stride: 2, pad: 2, out_pad: 1 };
+        layers.push((format!("G convT {c}->{c_out} {hw}->{}", hw * 2), Layer::ConvTranspose(g)));
+        (c, hw) = (c_out, hw * 2);
+    }
+    let (mut c, mut hw) = (3, 64);
+    for c_out in [64, 128, 256, 512] {
+        let g = Conv2d { batch, c_in: c, c_out, h_in: hw, w_in: hw, kernel: 5, stride: 2, pad: 2 };
+        layers.push((format!("D conv {c}->{c_out} {hw}->{}", hw / 2), Layer::Conv(g)));
+        (c, hw) = (c_out, hw / 2);
+    }
+    layers.push(("D linear 4x4x512->1".to_string(), Layer::Linear(Linear { batch, d_in: 4 * 4 * 512, d_out: 1 })));
+    layers
+}
+
+/// A plain 1024^3 matrix product through the linear kernel: this adapter's practical ceiling
+/// for the register-tiled GEMM that every conv pass is a variant of.
+pub fn ceiling_layer() -> (String, Layer) {
+    ("sgemm 1024^3 (ceiling)".to_string(), Layer::Linear(Linear { batch: 1024, d_in: 1024, d_out: 1024 }))
+}
+
+/// One measured pass of one layer.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub layer: String,
+    pub pass: &'static str,
+    pub ms: f64,
+    pub gflops: f64,
+}
+
+impl std::fmt::Display for Row {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:<26} {:<15} {:>10.2} ms {:>8.2} GFLOP/s", self.layer, self.pass, self.ms, self.gflops)
+    }
+}
+
+/// Milliseconds since some fixed point, on either target.
+pub fn now_ms() -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let global = js_sys::global();
+        let perf = js_sys::Reflect::get(&global, &"performance".into()).expect("performance");
+        let now = js_sys::Reflect::get(&perf, &"now".into()).expect("performance.now");
+        js_sys::Function::from(now).call0(&perf).expect("performance.now()").as_f64().unwrap_or(0.0)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use std::sync::OnceLock;
+        static START: OnceLock<std::time::Instant> = OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64() * 1e3
+    }
+}
+
+/// Mean wall time of `reps` runs of `dispatches`, after one warm-up run (which also compiles).
+pub async fn time(gpu: &Gpu, dispatches: &[&Dispatch], reps: u32) -> Result<f64, GpuError> {
+    let run = || {
+        crate::ops::submit(gpu, "bench", |pass| dispatches.iter().for_each(|d| d.encode(pass)));
+    };
+    run();
+    gpu.finish().await?;
+    let t0 = now_ms();
+    for _ in 0..reps {
+        run();
+    }
+    gpu.finish().await?;
+    Ok((now_ms() - t0) / reps as f64)
+}
+
+/// Deterministic values in [-1, 1).
+fn filled(gpu: &Gpu, label: &str, len: usize, seed: u32) -> View {
+    let mut s = seed.wrapping_mul(2654435761).max(1);
+    let data: Vec<f32> = (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s as f32 / u32::MAX as f32) * 2.0 - 1.0
+        })
+        .collect();
+    gpu.upload(label, &data)
+}
+
+/// Times forward, d_input and d_params of `layer`; rows go to `out` as they are measured.
+pub async fn bench_layer(
+    gpu: &Gpu,
+    name: &str,
+    layer: &Layer,
+    tiles: &Tiles,
+    reps: u32,
+    out: &mut dyn FnMut(Row),
+) -> Result<(), GpuError> {
+    let (x_len, w_len, y_len, c_out) = match layer {
+        Layer::Conv(g) => (g.input_len(), g.weight_len(), g.output_len(), g.c_out),
+        Layer::ConvTranspose(g) => (g.input_len(), g.weight_len(), g.output_len(), g.c_out),
+        Layer::Linear(g) => (g.batch * g.d_in, g.d_in * g.d_out, g.batch * g.d_out, g.d_out),
+    };
+    let io = ConvBuffers {
+        x: filled(gpu, "x", x_len, 1),
+        w: filled(gpu, "w", w_len, 2),
+        bias: Some(filled(gpu, "b", c_out, 3)),
+        y: gpu.zeros("y", y_len),
+    };
+    let grads = ConvGradBuffers {
+        dy: filled(gpu, "dy", y_len, 4),
+        dx: Some(gpu.zeros("dx", x_len)),
+        dw: gpu.zeros("dw", w_len),
+        db: Some(gpu.zeros("db", c_out)),
+    };
+    let (forward, backward_input, backward_params) = match layer {
+        Layer::Conv(g) => {
+            let op = ConvOp::conv2d(gpu, g, tiles, &io, Some(&grads))?;
+            (op.forward, op.backward_input, op.backward_params)
+        }
+        Layer::ConvTranspose(g) => {
+            let op = ConvOp::conv_transpose2d(gpu, g, tiles, &io, Some(&grads))?;
+            (op.forward, op.backward_input, op.backward_params)
+        }
+        Layer::Linear(g) => {
+            let lio = LinearBuffers { x: io.x.clone(), w: io.w.clone(), bias: io.bias.clone(), y: io.y.clone() };
+            let lgr = LinearGradBuffers {
+                dy: grads.dy.clone(),
+                dx: grads.dx.clone(),
+                dw: grads.dw.clone(),
+                db: grads.db.clone(),
+            };
+            let op = LinearOp::new(gpu, g, tiles, &lio, Some(&lgr))?;
+            (op.forward, op.backward_input, op.backward_params)
+        }
+    };
+    let flops = layer.flops();
+    let mut row = |pass, ms: f64| out(Row { layer: name.to_string(), pass, ms, gflops: flops / ms / 1e6 });
+    row("forward", time(gpu, &[&forward], reps).await?);
+    if let Some(d) = &backward_input {
+        row("d_input", time(gpu, &[d], reps).await?);
+    }
+    let params: Vec<&Dispatch> = backward_params.iter().collect();
+    row("d_weight+bias", time(gpu, &params, reps).await?);
+    Ok(())
+}
+
+/// Benchmarks every seed layer whose name contains `filter`, returning all rows.
+pub async fn run(
+    gpu: &Gpu,
+    batch: usize,
+    tiles: &Tiles,
+    reps: u32,
+    filter: &str,
+    out: &mut dyn FnMut(Row),
+) -> Result<(), GpuError> {
+    for (name, layer) in std::iter::once(ceiling_layer()).chain(seed_layers(batch)) {
+        if name.contains(filter) {
+            bench_layer(gpu, &name, &layer, tiles, reps, out).await?;
+        }
+    }
+    Ok(())
+}

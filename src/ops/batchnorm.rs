@@ -1,0 +1,172 @@
+//! shaders/batchnorm.wgsl: batchnorm over (N, H, W) per channel, training and eval forward and
+//! the training backward.
+//!
+//! A stage may bind at most 8 storage buffers, so gamma and beta travel as one `affine` tensor
+//! of 2*C values (gamma, then beta), their gradient likewise, and the running mean and variance
+//! as one `running` tensor of 2*C. WebGPU tracks usage per whole buffer, so `running` (written)
+//! must not share a buffer with any tensor this op reads, such as the flat parameter buffer
+//! holding `affine`.
+
+use crate::gpu::{Binding, Dispatch, Family, Gpu, GpuError, View};
+use crate::shape::{BatchNorm, BatchNormConfig};
+
+pub static BATCHNORM: Family = Family {
+    name: "batchnorm",
+    source: include_str!("../../shaders/batchnorm.wgsl"),
+    bindings: &[
+        Binding::Uniform,
+        Binding::Read,      // x
+        Binding::Read,      // affine
+        Binding::Read,      // dy
+        Binding::ReadWrite, // running
+        Binding::ReadWrite, // stats
+        Binding::ReadWrite, // y
+        Binding::ReadWrite, // dx
+        Binding::ReadWrite, // d_affine
+    ],
+};
+
+/// Mirrors `Params` in batchnorm.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    batch: u32,
+    channels: u32,
+    spatial: u32,
+    len: u32,
+    momentum: f32,
+    eps: f32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+/// The forward buffers: input, [gamma; beta], [running mean; running var] (updated by the
+/// training forward), output.
+pub struct BatchNormBuffers {
+    pub x: View,
+    pub affine: View,
+    pub running: View,
+    pub y: View,
+}
+
+/// The backward buffers: the output gradient in; the input gradient (overwritten) and
+/// [d_gamma; d_beta] (added into) out.
+pub struct BatchNormGradBuffers {
+    pub dy: View,
+    pub dx: View,
+    pub d_affine: View,
+}
+
+/// One batchnorm layer's dispatches, built once over fixed buffers.
+pub struct BatchNormOp {
+    /// Batch statistics (and the running-stat update), then the normalisation.
+    pub forward_train: Vec<Dispatch>,
+    /// With the running statistics; updates nothing.
+    pub forward_eval: Dispatch,
+    /// The per-channel sums (d_affine added into), then dx; empty without gradient buffers.
+    pub backward: Vec<Dispatch>,
+}
+
+fn check_len(what: &str, view: &View, len: usize) {
+    assert_eq!(view.len, len, "batchnorm {what}: buffer holds {} values, the shape needs {len}", view.len);
+}
+
+impl BatchNormOp {
+    pub fn new(
+        gpu: &Gpu,
+        s: &BatchNorm,
+        cfg: &BatchNormConfig,
+        io: &BatchNormBuffers,
+        grads: Option<&BatchNormGradBuffers>,
+    ) -> Result<Self, GpuError> {
+        let c = s.channels;
+        check_len("x", &io.x, s.len());
+        check_len("y", &io.y, s.len());
+        check_len("affine", &io.affine, 2 * c);
+        check_len("running", &io.running, 2 * c);
+        if let Some(g) = grads {
+            check_len("dy", &g.dy, s.len());
+            check_len("dx", &g.dx, s.len());
+            check_len("d_affine", &g.d_affine, 2 * c);
+        }
+        gpu.check_binding("batchnorm x", io.x.bytes())?;
+        gpu.check_workgroups("batchnorm statistics (one workgroup per channel)", c as u32)?;
+
+        let params = Params {
+            batch: s.batch as u32,
+            channels: c as u32,
+            spatial: s.spatial as u32,
+            len: s.len() as u32,
+            momentum: cfg.momentum,
+            eps: cfg.eps,
+            _pad0: 0,
+            _pad1: 0,
+        };
+        let uniform = gpu.uniform("batchnorm params", &params);
+        let stats = gpu.zeros("batchnorm stats", 4 * c);
+        // Without gradients the backward bindings still need buffers; writable ones cannot be
+        // the shared read-only dummy.
+        let (unused_dx, unused_d_affine);
+        let (dy, dx, d_affine) = match grads {
+            Some(g) => (Some(&g.dy), &g.dx, &g.d_affine),
+            None => {
+                unused_dx = gpu.zeros("batchnorm dx (no gradients)", 1);
+                unused_d_affine = gpu.zeros("batchnorm d_affine (no gradients)", 1);
+                (None, &unused_dx, &unused_d_affine)
+            }
+        };
+        let bind_group = gpu.bind_group(
+            &BATCHNORM,
+            "batchnorm",
+            &[
+                uniform.as_entire_binding(),
+                io.x.binding(),
+                io.affine.binding(),
+                gpu.optional(dy),
+                io.running.binding(),
+                stats.binding(),
+                io.y.binding(),
+                dx.binding(),
+                d_affine.binding(),
+            ],
+        );
+        let per_channel = [c as u32, 1, 1];
+        let elementwise = [super::grid_1d(s.len()), 1, 1];
+        let dispatch = |entry: &str, grid: [u32; 3]| Dispatch {
+            pipeline: gpu.kernel(&BATCHNORM, entry, &[]),
+            bind_group: bind_group.clone(),
+            grid,
+        };
+
+        let forward_train =
+            vec![dispatch("batchnorm_stats", per_channel), dispatch("batchnorm_normalize", elementwise)];
+        let forward_eval = dispatch("batchnorm_forward_eval", elementwise);
+        let backward = match grads {
+            Some(_) => vec![
+                dispatch("batchnorm_backward_reduce", per_channel),
+                dispatch("batchnorm_backward_input", elementwise),
+            ],
+            None => Vec::new(),
+        };
+        Ok(BatchNormOp { forward_train, forward_eval, backward })
+    }
+
+    /// y from the batch statistics; the running statistics are updated.
+    pub fn forward_train(&self, pass: &mut wgpu::ComputePass<'_>) {
+        for d in &self.forward_train {
+            d.encode(pass);
+        }
+    }
+
+    /// y from the running statistics.
+    pub fn forward_eval(&self, pass: &mut wgpu::ComputePass<'_>) {
+        self.forward_eval.encode(pass);
+    }
+
+    /// dx overwritten, d_affine added into. Reads the statistics of the last `forward_train`.
+    pub fn backward(&self, pass: &mut wgpu::ComputePass<'_>) {
+        for d in &self.backward {
+            d.encode(pass);
+        }
+    }
+}

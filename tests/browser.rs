@@ -1,0 +1,32 @@
+//! The same GPU-vs-reference checks as tests/kernels.rs, inside headless Chromium on WebGPU
+//! (`wasm-pack test --headless --chrome`; flags in webdriver.json). A browser without WebGPU
+//! fails every test here: there is no CPU fallback to hide behind.
+#![cfg(target_arch = "wasm32")]
+
+mod common;
+
+use wasm_bindgen_test::*;
+use webgan::gpu::Gpu;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+async fn gpu() -> Gpu {
+    let gpu = Gpu::new().await.unwrap_or_else(|e| panic!("WebGPU is required for these tests: {e}"));
+    common::report(&format!("adapter: {}, tiles {}", gpu.adapter_summary(), gpu.tiles));
+    gpu
+}
+
+#[wasm_bindgen_test]
+async fn conv2d_matches_reference() {
+    common::conv::check_conv2d(&gpu().await).await;
+}
+
+#[wasm_bindgen_test]
+async fn conv_transpose2d_matches_reference() {
+    common::conv::check_conv_transpose2d(&gpu().await).await;
+}
+
+#[wasm_bindgen_test]
+async fn linear_matches_reference() {
+    common::linear::check_linear(&gpu().await).await;
+}

@@ -1,0 +1,40 @@
+//! Every file in shaders/ parses and validates with naga, as written and with every tile shape
+//! the adapters use (no GPU needed).
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::Path;
+use webgan::gpu::{specialize, Tiles};
+
+fn validate(name: &str, source: &str) {
+    let module =
+        naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
+}
+
+#[test]
+fn every_shader_file_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "wgsl") {
+            let source = std::fs::read_to_string(&path).unwrap();
+            validate(&path.display().to_string(), &source);
+            count += 1;
+        }
+    }
+    assert!(count >= 7, "expected the seven op families' shader files, found {count}");
+}
+
+#[test]
+fn tiled_shaders_validate_with_every_tile_shape() {
+    let gemms =
+        [("conv.wgsl", include_str!("../shaders/conv.wgsl")), ("linear.wgsl", include_str!("../shaders/linear.wgsl"))];
+    for tiles in Tiles::CANDIDATES {
+        for (name, source) in gemms {
+            validate(&format!("{name} with {tiles}"), &specialize(source, &tiles.consts()));
+        }
+    }
+}
