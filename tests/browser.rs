@@ -30,3 +30,23 @@ async fn conv_transpose2d_matches_reference() {
 async fn linear_matches_reference() {
     common::linear::check_linear(&gpu().await).await;
 }
+
+#[wasm_bindgen_test]
+async fn batchnorm_matches_reference() {
+    common::batchnorm::check_batchnorm(&gpu().await).await;
+}
+
+#[wasm_bindgen_test]
+async fn activation_matches_reference() {
+    common::pointwise::check_activation(&gpu().await).await;
+}
+
+#[wasm_bindgen_test]
+async fn bce_with_logits_matches_reference() {
+    common::pointwise::check_bce(&gpu().await).await;
+}
+
+#[wasm_bindgen_test]
+async fn adam_matches_reference() {
+    common::pointwise::check_adam(&gpu().await).await;
+}

@@ -8,6 +8,8 @@
 //! Each check prints its worst relative error, |a - n| / max(|a|, |n|, 1e-3); run with
 //! `cargo test --test reference_grads -- --nocapture` to see them.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 use webgan::reference::*;
 use webgan::shape::*;
 
