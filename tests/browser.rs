@@ -50,3 +50,8 @@ async fn bce_with_logits_matches_reference() {
 async fn adam_matches_reference() {
     common::pointwise::check_adam(&gpu().await).await;
 }
+
+#[wasm_bindgen_test]
+async fn every_tile_shape_matches_reference() {
+    common::conv::check_tile_shapes(&gpu().await).await;
+}

@@ -52,3 +52,8 @@ fn bce_with_logits_matches_reference() {
 fn adam_matches_reference() {
     pollster::block_on(common::pointwise::check_adam(gpu()));
 }
+
+#[test]
+fn every_tile_shape_matches_reference() {
+    pollster::block_on(common::conv::check_tile_shapes(gpu()));
+}

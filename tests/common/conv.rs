@@ -1,7 +1,7 @@
 //! conv2d and conv_transpose2d: forward, d_input, d_weight, d_bias against the reference.
 
 use super::{compare, report, Rng};
-use webgan::gpu::{Gpu, View};
+use webgan::gpu::{Gpu, Tiles, View};
 use webgan::ops::conv::{ConvBuffers, ConvGradBuffers, ConvOp};
 use webgan::ops::submit;
 use webgan::reference;
@@ -99,10 +99,28 @@ fn plus(a: &[f32], b: &[f32]) -> Vec<f32> {
 }
 
 pub async fn check_conv2d(gpu: &Gpu) {
-    for (i, g) in CONV2D_CASES.iter().enumerate() {
+    check_conv2d_cases(gpu, &gpu.tiles, CONV2D_CASES).await;
+}
+
+pub async fn check_conv_transpose2d(gpu: &Gpu) {
+    check_conv_transpose2d_cases(gpu, &gpu.tiles, CONV_TRANSPOSE2D_CASES).await;
+}
+
+/// Every candidate tile shape (each unrolled differently) gives the same answers.
+pub async fn check_tile_shapes(gpu: &Gpu) {
+    for tiles in Tiles::CANDIDATES {
+        report(&format!("tiles {tiles}"));
+        check_conv2d_cases(gpu, &tiles, &[CONV2D_CASES[0], CONV2D_CASES[4]]).await;
+        check_conv_transpose2d_cases(gpu, &tiles, &[CONV_TRANSPOSE2D_CASES[0], CONV_TRANSPOSE2D_CASES[5]]).await;
+        super::linear::check_linear_cases(gpu, &tiles, super::linear::LINEAR_CASES).await;
+    }
+}
+
+async fn check_conv2d_cases(gpu: &Gpu, tiles: &Tiles, cases: &[Conv2d]) {
+    for (i, g) in cases.iter().enumerate() {
         let c = Case::new(100 + i as u64, g.input_len(), g.weight_len(), g.c_out, g.output_len());
         let [y, dx, dw, db] =
-            run_gpu(gpu, &c, g.output_len(), |io, gr| ConvOp::conv2d(gpu, g, &gpu.tiles, io, Some(gr)).unwrap()).await;
+            run_gpu(gpu, &c, g.output_len(), |io, gr| ConvOp::conv2d(gpu, g, tiles, io, Some(gr)).unwrap()).await;
         let want_y = reference::conv2d_forward(g, &c.x, &c.w, Some(&c.b));
         let want = reference::conv2d_backward(g, &c.x, &c.w, &c.dy);
         report(&format!("conv2d {g:?}"));
@@ -113,13 +131,12 @@ pub async fn check_conv2d(gpu: &Gpu) {
     }
 }
 
-pub async fn check_conv_transpose2d(gpu: &Gpu) {
-    for (i, g) in CONV_TRANSPOSE2D_CASES.iter().enumerate() {
+async fn check_conv_transpose2d_cases(gpu: &Gpu, tiles: &Tiles, cases: &[ConvTranspose2d]) {
+    for (i, g) in cases.iter().enumerate() {
         let c = Case::new(200 + i as u64, g.input_len(), g.weight_len(), g.c_out, g.output_len());
-        let [y, dx, dw, db] = run_gpu(gpu, &c, g.output_len(), |io, gr| {
-            ConvOp::conv_transpose2d(gpu, g, &gpu.tiles, io, Some(gr)).unwrap()
-        })
-        .await;
+        let [y, dx, dw, db] =
+            run_gpu(gpu, &c, g.output_len(), |io, gr| ConvOp::conv_transpose2d(gpu, g, tiles, io, Some(gr)).unwrap())
+                .await;
         let want_y = reference::conv_transpose2d_forward(g, &c.x, &c.w, Some(&c.b));
         let want = reference::conv_transpose2d_backward(g, &c.x, &c.w, &c.dy);
         report(&format!("conv_transpose2d {g:?}"));

@@ -1,7 +1,7 @@
 //! linear: forward, d_input, d_weight, d_bias against the reference.
 
 use super::{compare, report, Rng};
-use webgan::gpu::Gpu;
+use webgan::gpu::{Gpu, Tiles};
 use webgan::ops::linear::{LinearBuffers, LinearGradBuffers, LinearOp};
 use webgan::ops::submit;
 use webgan::reference;
@@ -17,7 +17,11 @@ pub const LINEAR_CASES: &[Linear] = &[
 ];
 
 pub async fn check_linear(gpu: &Gpu) {
-    for (i, g) in LINEAR_CASES.iter().enumerate() {
+    check_linear_cases(gpu, &gpu.tiles, LINEAR_CASES).await;
+}
+
+pub async fn check_linear_cases(gpu: &Gpu, tiles: &Tiles, cases: &[Linear]) {
+    for (i, g) in cases.iter().enumerate() {
         let mut rng = Rng::new(300 + i as u64);
         let x = rng.normals(g.batch * g.d_in, 1.0);
         let w = rng.normals(g.d_out * g.d_in, 0.1);
@@ -38,7 +42,7 @@ pub async fn check_linear(gpu: &Gpu) {
             dw: gpu.upload("dw", &dw0),
             db: Some(gpu.upload("db", &db0)),
         };
-        let op = LinearOp::new(gpu, g, &gpu.tiles, &io, Some(&grads)).unwrap();
+        let op = LinearOp::new(gpu, g, tiles, &io, Some(&grads)).unwrap();
         submit(gpu, "linear check", |pass| {
             op.forward(pass);
             op.backward(pass);
