@@ -114,15 +114,15 @@ fn filled(gpu: &Gpu, label: &str, len: usize, seed: u32) -> View {
     gpu.upload(label, &data)
 }
 
-/// Times forward, d_input and d_params of `layer`; rows go to `out` as they are measured.
-pub async fn bench_layer(
-    gpu: &Gpu,
-    name: &str,
-    layer: &Layer,
-    tiles: &Tiles,
-    reps: u32,
-    out: &mut dyn FnMut(Row),
-) -> Result<(), GpuError> {
+/// A layer's dispatches over buffers of its own (inputs filled with values in [-1, 1)).
+pub struct Passes {
+    pub forward: Dispatch,
+    pub backward_input: Option<Dispatch>,
+    pub backward_params: Vec<Dispatch>,
+}
+
+/// Allocates `layer`'s buffers and builds its forward and backward dispatches.
+pub fn build(gpu: &Gpu, layer: &Layer, tiles: &Tiles) -> Result<Passes, GpuError> {
     let (x_len, w_len, y_len, c_out) = match layer {
         Layer::Conv(g) => (g.input_len(), g.weight_len(), g.output_len(), g.c_out),
         Layer::ConvTranspose(g) => (g.input_len(), g.weight_len(), g.output_len(), g.c_out),
@@ -150,17 +150,25 @@ pub async fn bench_layer(
             (op.forward, op.backward_input, op.backward_params)
         }
         Layer::Linear(g) => {
-            let lio = LinearBuffers { x: io.x.clone(), w: io.w.clone(), bias: io.bias.clone(), y: io.y.clone() };
-            let lgr = LinearGradBuffers {
-                dy: grads.dy.clone(),
-                dx: grads.dx.clone(),
-                dw: grads.dw.clone(),
-                db: grads.db.clone(),
-            };
+            let lio = LinearBuffers { x: io.x, w: io.w, bias: io.bias, y: io.y };
+            let lgr = LinearGradBuffers { dy: grads.dy, dx: grads.dx, dw: grads.dw, db: grads.db };
             let op = LinearOp::new(gpu, g, tiles, &lio, Some(&lgr))?;
             (op.forward, op.backward_input, op.backward_params)
         }
     };
+    Ok(Passes { forward, backward_input, backward_params })
+}
+
+/// Times forward, d_input and d_params of `layer`; rows go to `out` as they are measured.
+pub async fn bench_layer(
+    gpu: &Gpu,
+    name: &str,
+    layer: &Layer,
+    tiles: &Tiles,
+    reps: u32,
+    out: &mut dyn FnMut(Row),
+) -> Result<(), GpuError> {
+    let Passes { forward, backward_input, backward_params } = build(gpu, layer, tiles)?;
     let flops = layer.flops();
     let mut row = |pass, ms: f64| out(Row { layer: name.to_string(), pass, ms, gflops: flops / ms / 1e6 });
     row("forward", time(gpu, &[&forward], reps).await?);
