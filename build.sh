@@ -6,13 +6,23 @@
 #   ./build.sh test      install what is missing, then run the native tests (cargo test --release,
 #                        GPU = Mesa lavapipe over Vulkan) and the browser tests (wasm-pack test in
 #                        headless Chromium, WebGPU on SwiftShader). This is THE test command.
+#   ./build.sh bench [--batch N] [--reps N] [--only TEXT] [--tiles TMxTN/WG_MxWG_N|all]
+#                        the kernel benchmark twice with the same flags: natively (`cargo run
+#                        --release --bin webgan-cli -- bench ...`, GPU = the default wgpu adapter),
+#                        then in headless Chromium (www/bench.html through chromedriver, WebGPU
+#                        on SwiftShader here), printing rows as they are measured. Defaults: batch
+#                        64, reps 2, every layer, the adapter's tiles. CPU adapters are slow: try
+#                        `./build.sh bench --batch 4 --reps 1 --only "D conv"` first.
 #   ./build.sh deps      only install what `test` needs
+#   ./build.sh help      this text
 #
 # Environment (all optional):
 #   PORT, HOST                 where `serve` listens (8000, 127.0.0.1)
 #   NATIVE_TIMEOUT             seconds for the native test phase, build included (1800)
 #   BROWSER_TIMEOUT            seconds for the browser test phase, build included (1800)
 #   WASM_BINDGEN_TEST_TIMEOUT  seconds one wasm test binary may run in the browser (900)
+#   BENCH_TIMEOUT              seconds each half of `bench` may run, native build included (3600)
+#   BENCH_SCREENSHOT           `bench`: save a PNG of bench.html, as it ended, to this path
 #   CHROMEDRIVER               chromedriver to use (default: the one on PATH)
 #
 # Nothing here downloads binaries: wasm-bindgen-cli and wasm-pack come from `cargo install`,
@@ -139,6 +149,16 @@ chromedriver_path() {
     printf '%s\n' "$d"
 }
 
+# Mesa's Vulkan loader and Chromium complain loudly ("error: XDG_RUNTIME_DIR is invalid")
+# when there is no session runtime directory, as on CI; give them a private one.
+ensure_runtime_dir() {
+    if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then
+        export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/webgan-runtime-$(id -u)"
+        mkdir -p "$XDG_RUNTIME_DIR"
+        chmod 700 "$XDG_RUNTIME_DIR"
+    fi
+}
+
 build_deps() { ensure_wasm_target; ensure_wasm_bindgen; }
 test_deps() { ensure_apt_packages; build_deps; ensure_wasm_pack; }
 
@@ -159,13 +179,38 @@ build() {
 
 serve() {
     have python3 || die "python3 is needed to serve www/"
-    local host=${HOST:-127.0.0.1} port=${PORT:-8000}
-    python3 - "$host" "$port" <<'PY'
-import functools, http.server, sys
+    webgan_py serve "${HOST:-127.0.0.1}" "${PORT:-8000}"
+}
 
-host, port = sys.argv[1], int(sys.argv[2])
+# ---------------------------------------------------------------------------------------------
+# The web helper: one Python program (standard library only) for everything that needs a web
+# server or a browser, so `serve`, the WebGPU preflight and `bench` share one www/ server and
+# one WebDriver client.
+#
+#   webgan_py serve HOST PORT               serve www/ until Ctrl-C
+#   webgan_py preflight DRIVER CAPS         prove headless Chromium has WebGPU (see below)
+#   webgan_py bench DRIVER CAPS LIMIT SHOT BATCH REPS ONLY TILES
+#                                           run www/bench.html, print its lines as they come;
+#                                           empty BATCH/REPS/ONLY/TILES: the page's default,
+#                                           empty SHOT: no screenshot
+#
+# Browsers come from chromedriver with CAPS (webdriver.json) plus the flags
+# wasm-bindgen-test-runner adds, so what works here works in `./build.sh test` and vice versa.
+# Time limits are kept inside Python (SIGALRM), so that on a timeout, Ctrl-C or SIGTERM the
+# browser session is closed and chromedriver stopped instead of being left behind.
+# ---------------------------------------------------------------------------------------------
 
-class Handler(http.server.SimpleHTTPRequestHandler):
+webgan_py() {
+    python3 - "$@" <<'PY'
+import base64, functools, http.server, json, signal, socket, subprocess, sys, threading, time
+import urllib.error, urllib.parse, urllib.request
+
+
+class Fail(Exception):
+    """A failure to report as one `build.sh: error: ...` line."""
+
+
+class Www(http.server.SimpleHTTPRequestHandler):
     # Explicit types: browsers refuse to stream-compile wasm served with any other type, and
     # module scripts need a JavaScript type; the platform's mime.types may lack either.
     extensions_map = {
@@ -179,38 +224,133 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         ".png": "image/png",
         ".safetensors": "application/octet-stream",
     }
+    quiet = False
 
     def end_headers(self):
         self.send_header("Cache-Control", "no-store")  # a rebuilt pkg/ is picked up on reload
         super().end_headers()
 
-try:
-    server = http.server.ThreadingHTTPServer((host, port), functools.partial(Handler, directory="www"))
-except OSError as e:
-    sys.exit(f"build.sh: cannot listen on {host}:{port}: {e.strerror} (set PORT to use another port)")
-print(f"Serving www/ at http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
-try:
-    server.serve_forever()
-except KeyboardInterrupt:
-    pass
-PY
-}
+    def log_message(self, *args):
+        if not self.quiet:
+            super().log_message(*args)
 
-# ---------------------------------------------------------------------------------------------
-# Tests
-# ---------------------------------------------------------------------------------------------
 
-# Proves headless Chromium, driven by chromedriver with webdriver.json's flags (plus the ones
-# wasm-bindgen-test-runner adds), hands out a WebGPU adapter that runs a compute shader. Without
-# this a missing WebGPU would surface only as failing tests; here it is named as the cause.
-webgpu_preflight() {
-    local driver=$1
-    timeout -k 10 120 python3 - "$driver" webdriver.json <<'PY'
-import http.server, json, socket, subprocess, sys, threading, time, urllib.request
+class QuietWww(Www):
+    quiet = True
 
-driver, caps_file = sys.argv[1], sys.argv[2]
-PAGE = b"<!doctype html><title>webgpu preflight</title>"
-SCRIPT = """
+
+def serve_in_background(handler):
+    """A loopback server on a free port, serving from a daemon thread."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def limit_time(seconds, what):
+    """Raises Fail in the main thread after `seconds`, whatever it is blocked in."""
+    def expired(signum, frame):
+        raise Fail(f"{what}: timed out after {seconds} s")
+    signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+
+
+class Browser:
+    """chromedriver plus one headless Chromium session; a context manager that always cleans up."""
+
+    def __init__(self, driver, caps_file, console_log=False):
+        self.driver, self.caps_file, self.console_log = driver, caps_file, console_log
+        self.proc = self.sid = None
+
+    def call(self, method, path, body=None, timeout=90):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return json.load(r)
+        except urllib.error.HTTPError as e:
+            raise Fail(f"chromedriver said {e.code}: {e.read().decode(errors='replace')[:2000]}")
+        except OSError as e:
+            raise Fail(f"chromedriver did not answer {method} {path}: {e}")
+
+    def cmd(self, method, path, body=None, timeout=90):
+        """A command in this session: `path` is relative to /session/{id}."""
+        return self.call(method, f"/session/{self.sid}{path}", body, timeout)["value"]
+
+    def __enter__(self):
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen([self.driver, f"--port={port}"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(300):
+                if self.proc.poll() is not None:
+                    raise Fail(f"chromedriver ({self.driver}) exited with status {self.proc.returncode}")
+                try:
+                    urllib.request.urlopen(self.base + "/status", timeout=1).read()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            else:
+                raise Fail(f"chromedriver ({self.driver}) did not start listening on port {port}")
+            with open(self.caps_file) as f:
+                caps = json.load(f)
+            opts = caps.setdefault("goog:chromeOptions", {})
+            opts["args"] = opts.get("args", []) + ["headless", "disable-dev-shm-usage", "no-sandbox"]
+            if self.console_log:
+                caps["goog:loggingPrefs"] = {"browser": "ALL"}
+            self.sid = self.call("POST", "/session", {"capabilities": {"alwaysMatch": caps}})["value"]["sessionId"]
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        signal.alarm(0)  # cleaning up must not be cut short by the time limit
+        try:
+            if self.sid is not None:
+                self.call("DELETE", f"/session/{self.sid}", timeout=30)
+        except Exception:
+            pass
+        finally:
+            self.sid = None
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+
+    def console(self):
+        """The page's console messages so far (needs console_log=True), one string each."""
+        try:
+            entries = self.cmd("POST", "/se/log", {"type": "browser"}, timeout=30)
+        except Fail:
+            return []
+        return [f"{e.get('level', '?')}: {e.get('message', '')}" for e in entries]
+
+
+def serve(host, port):
+    try:
+        server = http.server.ThreadingHTTPServer((host, int(port)), functools.partial(Www, directory="www"))
+    except OSError as e:
+        raise Fail(f"cannot listen on {host}:{port}: {e.strerror} (set PORT to use another port)")
+    print(f"Serving www/ at http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+PREFLIGHT_PAGE = b"<!doctype html><title>webgpu preflight</title>"
+PREFLIGHT_SCRIPT = """
 const done = arguments[arguments.length - 1];
 (async () => {
   if (!navigator.gpu) return 'navigator.gpu is missing (isSecureContext=' + isSecureContext + ')';
@@ -239,61 +379,129 @@ const done = arguments[arguments.length - 1];
 })().then(done, (e) => done('error: ' + e));
 """
 
-class Page(http.server.BaseHTTPRequestHandler):
+
+class PreflightPage(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.send_response(200)
         self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(PAGE)))
+        self.send_header("Content-Length", str(len(PREFLIGHT_PAGE)))
         self.end_headers()
-        self.wfile.write(PAGE)
+        self.wfile.write(PREFLIGHT_PAGE)
+
     def log_message(self, *args):
         pass
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
-def call(method, url, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+def preflight(driver, caps_file):
+    limit_time(120, "WebGPU preflight")
+    page = serve_in_background(PreflightPage)
     try:
-        with urllib.request.urlopen(req, timeout=90) as r:
-            return json.load(r)
-    except urllib.error.HTTPError as e:
-        raise SystemExit(f"chromedriver said {e.code}: {e.read().decode(errors='replace')[:2000]}")
-
-page = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
-threading.Thread(target=page.serve_forever, daemon=True).start()
-port = free_port()
-proc = subprocess.Popen([driver, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-base = f"http://127.0.0.1:{port}"
-try:
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/status", timeout=1).read()
-            break
-        except OSError:
-            time.sleep(0.1)
-    with open(caps_file) as f:
-        caps = json.load(f)
-    opts = caps.setdefault("goog:chromeOptions", {})
-    opts["args"] = opts.get("args", []) + ["headless", "disable-dev-shm-usage", "no-sandbox"]
-    sid = call("POST", base + "/session", {"capabilities": {"alwaysMatch": caps}})["value"]["sessionId"]
-    try:
-        call("POST", f"{base}/session/{sid}/timeouts", {"script": 60000})
-        call("POST", f"{base}/session/{sid}/url", {"url": f"http://127.0.0.1:{page.server_address[1]}/"})
-        result = call("POST", f"{base}/session/{sid}/execute/async", {"script": SCRIPT, "args": []})["value"]
+        with Browser(driver, caps_file) as b:
+            b.cmd("POST", "/timeouts", {"script": 60000})
+            b.cmd("POST", "/url", {"url": f"http://127.0.0.1:{page.server_address[1]}/"})
+            result = b.cmd("POST", "/execute/async", {"script": PREFLIGHT_SCRIPT, "args": []})
     finally:
-        call("DELETE", f"{base}/session/{sid}")
-finally:
-    proc.terminate()
-    proc.wait(timeout=10)
-    page.shutdown()
-if not isinstance(result, str) or not result.startswith("OK"):
-    raise SystemExit(f"WebGPU is NOT available in headless Chromium with webdriver.json's flags: {result}")
-print(f"WebGPU in headless Chromium: {result[3:] or 'adapter (no info)'}")
+        page.shutdown()
+    if not isinstance(result, str) or not result.startswith("OK"):
+        raise Fail(f"WebGPU is NOT available in headless Chromium with webdriver.json's flags: {result}")
+    print(f"WebGPU in headless Chromium: {result[3:] or 'adapter (no info)'}")
+
+
+# What bench.js keeps in window.benchResult, from line `seen` on (so each poll stays small).
+BENCH_POLL = """
+const r = window.benchResult;
+return r ? { done: !!r.done, error: r.error ?? null, lines: r.lines.slice(arguments[0]) } : null;
+"""
+BENCH_POLL_SECONDS = 2
+BENCH_START_SECONDS = 120  # to load the page and the wasm, before window.benchResult must exist
+
+
+def bench(driver, caps_file, limit, screenshot, batch, reps, only, tiles):
+    limit = int(limit)
+    # The page's own limit is `limit`; this backstop catches a WebDriver call that hangs.
+    limit_time(limit + 120, "browser benchmark")
+    www = serve_in_background(functools.partial(QuietWww, directory="www"))
+    query = urllib.parse.urlencode(
+        [(k, v) for k, v in (("batch", batch), ("reps", reps), ("only", only), ("tiles", tiles)) if v],
+        quote_via=urllib.parse.quote)
+    url = f"http://127.0.0.1:{www.server_address[1]}/bench.html" + (f"?{query}" if query else "")
+    print(f"browser: {url}", file=sys.stderr, flush=True)
+    error = None
+    start = time.monotonic()
+    try:
+        with Browser(driver, caps_file, console_log=True) as b:
+            try:
+                b.cmd("POST", "/timeouts", {"script": 60000, "pageLoad": BENCH_START_SECONDS * 1000})
+                b.cmd("POST", "/url", {"url": url}, timeout=BENCH_START_SECONDS + 30)
+                seen = 0
+                while True:
+                    r = b.cmd("POST", "/execute/sync", {"script": BENCH_POLL, "args": [seen]})
+                    elapsed = time.monotonic() - start
+                    if r is None:
+                        if elapsed > BENCH_START_SECONDS:
+                            error = f"bench.html did not set window.benchResult within {BENCH_START_SECONDS} s"
+                            break
+                    else:
+                        for line in r["lines"]:
+                            print(line, flush=True)
+                        seen += len(r["lines"])
+                        if r["error"]:
+                            error = r["error"]
+                            break
+                        if r["done"]:
+                            break
+                    if elapsed > limit:
+                        error = f"timed out after {limit} s (BENCH_TIMEOUT) with {seen} lines"
+                        break
+                    time.sleep(BENCH_POLL_SECONDS)
+            except Fail as e:
+                error = str(e)
+            signal.alarm(0)
+            if screenshot:
+                try:
+                    png = base64.b64decode(b.cmd("GET", "/screenshot", timeout=60))
+                    with open(screenshot, "wb") as f:
+                        f.write(png)
+                    print(f"browser: screenshot of bench.html in {screenshot}", file=sys.stderr, flush=True)
+                except (Fail, OSError) as e:
+                    print(f"browser: no screenshot: {e}", file=sys.stderr, flush=True)
+            if error:
+                console = b.console()
+                if console:
+                    print("browser console (last 40 messages):", file=sys.stderr)
+                    for line in console[-40:]:
+                        print(f"  {line[:500]}", file=sys.stderr)
+    finally:
+        www.shutdown()
+    if error:
+        raise Fail(f"browser benchmark failed: {error}")
+    print(f"browser: done in {time.monotonic() - start:.1f} s", file=sys.stderr, flush=True)
+
+
+def on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds through the `with`/`finally` blocks that clean up
+
+
+COMMANDS = {"serve": serve, "preflight": preflight, "bench": bench}
+signal.signal(signal.SIGTERM, on_sigterm)
+try:
+    COMMANDS[sys.argv[1]](*sys.argv[2:])
+except Fail as e:
+    sys.exit(f"build.sh: error: {e}")
+except KeyboardInterrupt:
+    sys.exit(130)
 PY
+}
+
+# ---------------------------------------------------------------------------------------------
+# Tests
+# ---------------------------------------------------------------------------------------------
+
+# Proves headless Chromium, driven by chromedriver with webdriver.json's flags (plus the ones
+# wasm-bindgen-test-runner adds), hands out a WebGPU adapter that runs a compute shader. Without
+# this a missing WebGPU would surface only as failing tests; here it is named as the cause.
+webgpu_preflight() {
+    webgan_py preflight "$1" webdriver.json
 }
 
 # Sums libtest's "test result: ok. N passed; M failed; ..." lines in a log: prints "N M".
@@ -325,13 +533,7 @@ run_phase() {
 
 run_tests() {
     test_deps
-    # Mesa's Vulkan loader and Chromium complain loudly ("error: XDG_RUNTIME_DIR is invalid")
-    # when there is no session runtime directory, as on CI; give them a private one.
-    if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then
-        export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/webgan-runtime-$(id -u)"
-        mkdir -p "$XDG_RUNTIME_DIR"
-        chmod 700 "$XDG_RUNTIME_DIR"
-    fi
+    ensure_runtime_dir
     local native_log=$LOG_DIR/native-tests.log browser_log=$LOG_DIR/browser-tests.log
     local native_rc browser_rc driver
 
@@ -377,11 +579,77 @@ run_tests() {
     return "$status"
 }
 
+# ---------------------------------------------------------------------------------------------
+# Kernel benchmark, natively and in the browser
+# ---------------------------------------------------------------------------------------------
+
+# Parses `bench`'s flags, the native CLI's own (--batch N --reps N --only TEXT --tiles T, also as
+# --flag=VALUE), into BENCH_BATCH, BENCH_REPS, BENCH_ONLY and BENCH_TILES ("": the default).
+parse_bench_args() {
+    BENCH_BATCH='' BENCH_REPS='' BENCH_ONLY='' BENCH_TILES=''
+    local flag value
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --*=*) flag=${1%%=*} value=${1#*=}; shift ;;
+            --batch | --reps | --only | --tiles)
+                [ $# -ge 2 ] || die "bench: $1 needs a value"
+                flag=$1 value=$2
+                shift 2
+                ;;
+            *) flag=$1 ;;
+        esac
+        case $flag in
+            --batch | --reps)
+                [[ $value =~ ^[1-9][0-9]*$ ]] || die "bench: $flag wants a positive integer, not '$value'"
+                if [ "$flag" = --batch ]; then BENCH_BATCH=$value; else BENCH_REPS=$value; fi
+                ;;
+            --only) BENCH_ONLY=$value ;;
+            --tiles)
+                [[ $value == all || $value =~ ^[0-9]+x[0-9]+/[0-9]+x[0-9]+$ ]] ||
+                    die "bench: --tiles wants TMxTN/WG_MxWG_N (e.g. 4x4/4x16) or 'all', not '$value'"
+                BENCH_TILES=$value
+                ;;
+            *) die "bench: unknown argument '$flag' (want --batch N, --reps N, --only TEXT, --tiles TMxTN/WG_MxWG_N|all)" ;;
+        esac
+    done
+}
+
+run_bench() {
+    parse_bench_args "$@"
+    local limit=${BENCH_TIMEOUT:-3600}
+    [[ $limit =~ ^[1-9][0-9]*$ ]] || die "BENCH_TIMEOUT wants a positive number of seconds, not '$limit'"
+    ensure_apt_packages
+    build
+    ensure_runtime_dir
+
+    local args=() native_rc=0 browser_rc=0 driver
+    if [ -n "$BENCH_BATCH" ]; then args+=(--batch "$BENCH_BATCH"); fi
+    if [ -n "$BENCH_REPS" ]; then args+=(--reps "$BENCH_REPS"); fi
+    if [ -n "$BENCH_ONLY" ]; then args+=(--only "$BENCH_ONLY"); fi
+    if [ -n "$BENCH_TILES" ]; then args+=(--tiles "$BENCH_TILES"); fi
+
+    # --foreground: Ctrl-C reaches the benchmark (`cargo run` execs it, so it is timeout's child).
+    say "native: cargo run --release --bin webgan-cli -- bench ${args[*]} (time limit ${limit}s, build included)"
+    timeout --foreground -k 30 "$limit" cargo run --release --bin webgan-cli -- bench "${args[@]}" || native_rc=$?
+    if [ "$native_rc" -eq 124 ]; then say "native: TIMED OUT after ${limit}s (BENCH_TIMEOUT)"; fi
+
+    driver=$(chromedriver_path)
+    say "browser: www/bench.html in $(chromium --version 2>/dev/null | head -n 1 || true) via $("$driver" --version 2>/dev/null | head -n 1 | cut -d' ' -f1-2 || true) (time limit ${limit}s)"
+    webgan_py bench "$driver" webdriver.json "$limit" "${BENCH_SCREENSHOT:-}" \
+        "$BENCH_BATCH" "$BENCH_REPS" "$BENCH_ONLY" "$BENCH_TILES" || browser_rc=$?
+
+    echo
+    echo "native bench:  $([ "$native_rc" -eq 0 ] && echo ok || echo "FAILED (exit $native_rc)")"
+    echo "browser bench: $([ "$browser_rc" -eq 0 ] && echo ok || echo "FAILED (exit $browser_rc)")"
+    [ "$native_rc" -eq 0 ] && [ "$browser_rc" -eq 0 ]
+}
+
 case "${1:-build}" in
     build) build ;;
     serve) build && serve ;;
     test) run_tests ;;
+    bench) shift && run_bench "$@" ;;
     deps) test_deps ;;
     -h | --help | help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" ;;
-    *) die "unknown command '$1' (build, serve, test, deps)" ;;
+    *) die "unknown command '$1' (build, serve, test, bench, deps, help)" ;;
 esac

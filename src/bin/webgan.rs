@@ -35,17 +35,6 @@ mod cli {
         },
     }
 
-    fn parse_tiles(s: &str) -> Result<Tiles, String> {
-        let nums: Vec<u32> = s
-            .split(['x', '/'])
-            .map(|n| n.trim().parse().map_err(|_| format!("bad tiles {s:?}: want TMxTN/WG_MxWG_N")))
-            .collect::<Result<_, _>>()?;
-        match nums[..] {
-            [tm, tn, wg_m, wg_n] if wg_m * wg_n <= 256 => Ok(Tiles { tm, tn, wg_m, wg_n }),
-            _ => Err(format!("bad tiles {s:?}: want TMxTN/WG_MxWG_N with WG_M*WG_N <= 256")),
-        }
-    }
-
     pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         match Cli::parse().command {
             Command::Bench { batch, reps, only, tiles } => {
@@ -53,7 +42,7 @@ mod cli {
                 let candidates = match tiles.as_deref() {
                     None => vec![gpu.tiles],
                     Some("all") => Tiles::CANDIDATES.to_vec(),
-                    Some(s) => vec![parse_tiles(s)?],
+                    Some(s) => vec![s.parse::<Tiles>()?],
                 };
                 println!("adapter: {}", gpu.adapter_summary());
                 for tiles in candidates {

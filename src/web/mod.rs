@@ -7,7 +7,12 @@
 
 use wasm_bindgen::prelude::*;
 
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, Tiles};
+
+/// A JS `Error` whose message is `e`'s `Display` text.
+fn js_error(e: impl std::fmt::Display) -> JsValue {
+    js_sys::Error::new(&e.to_string()).into()
+}
 
 /// Runs once when the module is instantiated: route Rust panics to `console.error` with a
 /// readable message instead of the bare "unreachable executed".
@@ -24,8 +29,63 @@ fn start() {
 /// Fails with a JS `Error` when there is no WebGPU adapter or it refuses a device.
 #[wasm_bindgen]
 pub async fn adapter_report() -> Result<String, JsValue> {
-    let gpu = Gpu::new().await.map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))?;
+    let gpu = Gpu::new().await.map_err(js_error)?;
     Ok(report(&gpu))
+}
+
+/// The kernel benchmark of `webgan-cli bench`, in the page: the same layers, passes and
+/// timing code ([`crate::bench::run`]), printing the same lines.
+///
+/// `on_row` is called with one line of text at a time, as it is measured: first
+/// `adapter: ...`, then per tile shape a `batch ..., tiles ..., mean of ...` header followed by
+/// that shape's rows (each a [`crate::bench::Row`]'s `Display` text). `only` keeps the layers
+/// whose name contains it (`""`: all); `tiles` is `""` for the adapter's default, `"all"` for
+/// [`Tiles::CANDIDATES`], or `"TMxTN/WG_MxWG_N"`. Fails with a JS `Error` on bad arguments, a
+/// missing WebGPU adapter, a GPU error, or when `on_row` throws (the run still finishes the
+/// layer in progress: rows cannot be refused half-way).
+#[wasm_bindgen]
+pub async fn run_benchmark(
+    batch: usize,
+    reps: u32,
+    only: String,
+    tiles: String,
+    on_row: js_sys::Function,
+) -> Result<(), JsValue> {
+    if batch == 0 || reps == 0 {
+        return Err(js_error(format!("batch and reps must be at least 1 (got batch {batch}, reps {reps})")));
+    }
+    // Parse before opening the GPU: a typo should not cost an adapter request.
+    let wanted = match tiles.trim() {
+        "" => None,
+        "all" => Some(Tiles::CANDIDATES.to_vec()),
+        s => Some(vec![s.parse::<Tiles>().map_err(js_error)?]),
+    };
+    let gpu = Gpu::new().await.map_err(js_error)?;
+    let candidates = wanted.unwrap_or_else(|| vec![gpu.tiles]);
+
+    // The first exception `on_row` threw; later lines are not passed on.
+    let thrown: std::cell::RefCell<Option<JsValue>> = Default::default();
+    let emit = |line: String| {
+        if thrown.borrow().is_none() {
+            if let Err(e) = on_row.call1(&JsValue::NULL, &JsValue::from_str(&line)) {
+                *thrown.borrow_mut() = Some(e);
+            }
+        }
+    };
+    emit(format!("adapter: {}", gpu.adapter_summary()));
+    for tiles in candidates {
+        emit(format!("batch {batch}, tiles {tiles}, mean of {reps} after a warm-up"));
+        crate::bench::run(&gpu, batch, &tiles, reps, &only, &mut |row| emit(row.to_string()))
+            .await
+            .map_err(js_error)?;
+        if thrown.borrow().is_some() {
+            break;
+        }
+    }
+    match thrown.into_inner() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 fn report(gpu: &Gpu) -> String {
