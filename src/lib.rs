@@ -10,6 +10,7 @@ pub mod bench;
 pub mod gpu;
 pub mod ops;
 pub mod reference;
+pub mod rng;
 pub mod shape;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
