@@ -1,5 +1,9 @@
 // Small utilities shared by the layers.
 //
+// unpack_u8: out[i] = byte i of `words` (little-endian), mapped from [0, 255] to [-1, 1]. Real
+// images are uploaded as bytes (a quarter of the f32 traffic) and become the discriminator's
+// input here. Overwrites out.
+//
 // channel_sum: out[c] += sum over (n, s) of src[n, c, s], for src [N, C, S] (NCHW with S = H*W).
 // This is the bias gradient of conv2d, conv_transpose2d (S = H*W) and linear (S = 1).
 // One workgroup per channel reduces in workgroup memory; it ADDS into out (gradients are zeroed
@@ -15,6 +19,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read> words: array<u32>;
 
 const WG: u32 = 256u;
 var<workgroup> partial: array<f32, WG>;
@@ -38,5 +43,14 @@ fn channel_sum(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id)
     }
     if (lid == 0u) {
         out[c] += partial[0];
+    }
+}
+
+@compute @workgroup_size(WG)
+fn unpack_u8(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let len = p.batch * p.channels * p.spatial;
+    for (var i = gid.x; i < len; i += nwg.x * WG) {
+        let byte = (words[i / 4u] >> (8u * (i % 4u))) & 0xffu;
+        out[i] = f32(byte) / 127.5 - 1.0;
     }
 }

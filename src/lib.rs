@@ -8,9 +8,11 @@
 
 pub mod bench;
 pub mod gpu;
+pub mod model;
 pub mod ops;
 pub mod reference;
 pub mod rng;
 pub mod shape;
+pub mod train;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

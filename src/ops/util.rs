@@ -1,11 +1,11 @@
-//! shaders/util.wgsl: per-channel sums (the bias gradients).
+//! shaders/util.wgsl: per-channel sums (the bias gradients) and u8 image unpacking.
 
 use crate::gpu::{Binding, Dispatch, Family, Gpu, GpuError, View};
 
 pub static UTIL: Family = Family {
     name: "util",
     source: include_str!("../../shaders/util.wgsl"),
-    bindings: &[Binding::Uniform, Binding::Read, Binding::ReadWrite],
+    bindings: &[Binding::Uniform, Binding::Read, Binding::ReadWrite, Binding::Read],
 };
 
 #[repr(C)]
@@ -33,7 +33,32 @@ pub fn channel_sum(
     let uniform = gpu.uniform("channel_sum params", &params);
     Ok(Dispatch {
         pipeline: gpu.kernel(&UTIL, "channel_sum", &[]),
-        bind_group: gpu.bind_group(&UTIL, "channel_sum", &[uniform.as_entire_binding(), src.binding(), out.binding()]),
+        bind_group: gpu.bind_group(
+            &UTIL,
+            "channel_sum",
+            &[uniform.as_entire_binding(), src.binding(), out.binding(), gpu.optional(None)],
+        ),
         grid: [channels as u32, 1, 1],
+    })
+}
+
+/// A buffer of `len` bytes for u8 images, as u32 words (what `unpack_u8` reads).
+pub fn byte_buffer(gpu: &Gpu, label: &str, len: usize) -> View {
+    gpu.zeros(label, len.div_ceil(4))
+}
+
+/// out = bytes of `words` mapped to [-1, 1]; `out.len` bytes are read.
+pub fn unpack_u8(gpu: &Gpu, words: &View, out: &View) -> Result<Dispatch, GpuError> {
+    assert!(words.len * 4 >= out.len, "unpack_u8: too few bytes");
+    let params = Params { batch: 1, channels: 1, spatial: out.len as u32, _pad: 0 };
+    let uniform = gpu.uniform("unpack_u8 params", &params);
+    Ok(Dispatch {
+        pipeline: gpu.kernel(&UTIL, "unpack_u8", &[]),
+        bind_group: gpu.bind_group(
+            &UTIL,
+            "unpack_u8",
+            &[uniform.as_entire_binding(), gpu.optional(None), out.binding(), words.binding()],
+        ),
+        grid: [super::grid_1d(out.len), 1, 1],
     })
 }

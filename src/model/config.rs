@@ -1,0 +1,119 @@
+//! A model's configuration: everything that fixes its architecture and its training.
+
+use crate::shape::{AdamConfig, BatchNormConfig};
+use std::fmt;
+
+/// The seed's DCGAN, or its fully connected baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Dcgan,
+    Basic,
+}
+
+/// The up/down-sampling convolutions: the seed's 5x5 / stride 2 / pad 2 (output_padding 1 in G),
+/// or the common 4x4 / stride 2 / pad 1. Both halve or double the size exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelForm {
+    Seed5x5,
+    K4S2P1,
+}
+
+impl KernelForm {
+    /// (kernel, pad, output_padding) for stride 2.
+    pub fn geometry(self) -> (usize, usize, usize) {
+        match self {
+            KernelForm::Seed5x5 => (5, 2, 1),
+            KernelForm::K4S2P1 => (4, 1, 0),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelConfig {
+    pub kind: Kind,
+    /// 32 (MNIST, grey) or 64 (faces, RGB); G starts at 4x4 and doubles up to it.
+    pub image_size: usize,
+    pub channels: usize,
+    pub z_dim: usize,
+    pub ngf: usize,
+    pub ndf: usize,
+    pub kernel: KernelForm,
+    pub batch: usize,
+    pub adam: AdamConfig,
+    pub bn: BatchNormConfig,
+    /// Seeds the weights, the noise and the data order.
+    pub seed: u64,
+}
+
+impl ModelConfig {
+    /// MNIST at interactive speed: 32x32 grey, ngf = ndf = 32.
+    pub fn mnist() -> ModelConfig {
+        ModelConfig {
+            kind: Kind::Dcgan,
+            image_size: 32,
+            channels: 1,
+            z_dim: 100,
+            ngf: 32,
+            ndf: 32,
+            kernel: KernelForm::Seed5x5,
+            batch: 64,
+            adam: AdamConfig::default(),
+            bn: BatchNormConfig::default(),
+            seed: 1,
+        }
+    }
+
+    /// Faces: 64x64 RGB, ngf = ndf = 64.
+    pub fn faces() -> ModelConfig {
+        ModelConfig { image_size: 64, channels: 3, ngf: 64, ndf: 64, ..ModelConfig::mnist() }
+    }
+
+    /// Up/down-sampling stages between 4x4 and the image size.
+    pub fn stages(&self) -> usize {
+        (self.image_size / 4).trailing_zeros() as usize
+    }
+
+    pub fn image_len(&self) -> usize {
+        self.channels * self.image_size * self.image_size
+    }
+
+    /// Checks the combination is buildable, with a message naming what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.image_size < 8 || !self.image_size.is_power_of_two() {
+            return Err(format!("image size {} must be a power of two, at least 8", self.image_size));
+        }
+        if self.channels != 1 && self.channels != 3 {
+            return Err(format!("channels {} must be 1 (grey) or 3 (RGB)", self.channels));
+        }
+        for (name, v) in [("z size", self.z_dim), ("ngf", self.ngf), ("ndf", self.ndf), ("batch", self.batch)] {
+            if v == 0 {
+                return Err(format!("{name} must be positive"));
+            }
+        }
+        if self.kind == Kind::Dcgan && self.ngf % 2 != 0 {
+            return Err(format!("ngf {} must be even", self.ngf));
+        }
+        Ok(())
+    }
+
+    /// The fields that fix the architecture, as (name, value): a checkpoint stores them and
+    /// refuses to load into a model whose values differ.
+    pub fn architecture(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("kind", format!("{:?}", self.kind).to_lowercase()),
+            ("image_size", self.image_size.to_string()),
+            ("channels", self.channels.to_string()),
+            ("z_dim", self.z_dim.to_string()),
+            ("ngf", self.ngf.to_string()),
+            ("ndf", self.ndf.to_string()),
+            ("kernel", format!("{:?}", self.kernel).to_lowercase()),
+        ]
+    }
+}
+
+impl fmt::Display for ModelConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let arch: Vec<String> = self.architecture().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        write!(f, "{} batch={} lr={} beta1={}", arch.join(" "), self.batch, self.adam.lr, self.adam.beta1)
+    }
+}

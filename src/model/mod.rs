@@ -1,0 +1,11 @@
+//! Models: DCGAN and its fully connected baseline BasicGAN, as layer specifications
+//! ([`spec`]) that run on the GPU ([`network`]) or on the CPU reference ([`cpu`]).
+
+pub mod config;
+pub mod cpu;
+pub mod network;
+pub mod spec;
+
+pub use config::{KernelForm, Kind, ModelConfig};
+pub use network::Network;
+pub use spec::{discriminator, generator, LayerSpec, NetSpec};

@@ -1,0 +1,231 @@
+//! A network on the GPU: its layers' dispatches built once over fixed buffers.
+//!
+//! Buffers: all parameters in one flat buffer (each tensor 256-byte aligned), their gradients and
+//! Adam's two moments in three more of the same layout, so zeroing the gradients is one clear and
+//! Adam is one dispatch; batchnorm running statistics in a flat buffer of their own (a dispatch
+//! may not read and write one buffer); and per layer an output buffer and a buffer for the loss's
+//! gradient with respect to that output.
+
+use super::spec::{LayerSpec, NetSpec};
+use crate::gpu::{Gpu, GpuError, Tiles, View};
+use crate::ops::activation::ActivationOp;
+use crate::ops::adam::AdamOp;
+use crate::ops::batchnorm::{BatchNormBuffers, BatchNormGradBuffers, BatchNormOp};
+use crate::ops::conv::{ConvBuffers, ConvGradBuffers, ConvOp};
+use crate::ops::linear::{LinearBuffers, LinearGradBuffers, LinearOp};
+use crate::shape::{AdamConfig, BatchNormConfig};
+
+enum LayerOp {
+    Linear(LinearOp),
+    Conv(ConvOp),
+    BatchNorm(BatchNormOp),
+    Act(ActivationOp),
+}
+
+/// The flat buffers of one network's parameters (or gradients, or moments): the whole, and one
+/// view per tensor in `NetSpec::params` order.
+pub struct Flat {
+    pub whole: View,
+    pub tensors: Vec<View>,
+}
+
+impl Flat {
+    fn new(gpu: &Gpu, label: &str, lens: &[usize]) -> Flat {
+        let (whole, tensors) = gpu.flat(label, lens);
+        Flat { whole, tensors }
+    }
+
+    pub async fn read(&self, gpu: &Gpu) -> Result<Vec<Vec<f32>>, GpuError> {
+        let mut out = Vec::with_capacity(self.tensors.len());
+        for t in &self.tensors {
+            out.push(gpu.read(t).await?);
+        }
+        Ok(out)
+    }
+
+    pub fn write(&self, gpu: &Gpu, values: &[Vec<f32>]) {
+        assert_eq!(values.len(), self.tensors.len(), "one value vector per tensor");
+        for (t, v) in self.tensors.iter().zip(values) {
+            gpu.write(t, v);
+        }
+    }
+}
+
+pub struct Network {
+    pub spec: NetSpec,
+    pub batch: usize,
+    pub params: Flat,
+    pub grads: Flat,
+    pub adam_m: Flat,
+    pub adam_v: Flat,
+    pub running: Flat,
+    pub input: View,
+    /// d loss / d input, when something upstream needs it (D's, for G's backward).
+    pub input_grad: Option<View>,
+    pub outputs: Vec<View>,
+    pub output_grads: Vec<View>,
+    layers: Vec<LayerOp>,
+    pub adam: AdamOp,
+}
+
+impl Network {
+    /// Builds `spec` for `batch` samples reading `input`; writes d loss / d input to `input_grad`
+    /// when given; reads d loss / d output from `output_grad` when given (else from a buffer of
+    /// its own, `output_grads.last()`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        gpu: &Gpu,
+        spec: NetSpec,
+        batch: usize,
+        tiles: &Tiles,
+        adam: &AdamConfig,
+        bn: &BatchNormConfig,
+        input: View,
+        input_grad: Option<View>,
+        output_grad: Option<View>,
+    ) -> Result<Network, GpuError> {
+        assert_eq!(input.len, batch * spec.input_len, "{}: input length", spec.name);
+        assert!(
+            matches!(
+                spec.layers[0],
+                LayerSpec::Linear { .. } | LayerSpec::Conv { .. } | LayerSpec::ConvTranspose { .. }
+            ),
+            "a network starts with a layer that can skip its input gradient"
+        );
+        let lens: Vec<usize> = spec.params().iter().map(|p| p.2).collect();
+        let name = spec.name;
+        let params = Flat::new(gpu, &format!("{name} params"), &lens);
+        let grads = Flat::new(gpu, &format!("{name} grads"), &lens);
+        let adam_m = Flat::new(gpu, &format!("{name} adam m"), &lens);
+        let adam_v = Flat::new(gpu, &format!("{name} adam v"), &lens);
+        let running_lens: Vec<usize> = spec.batchnorm_channels().iter().map(|c| 2 * c).collect();
+        let running = Flat::new(gpu, &format!("{name} running stats"), &running_lens);
+
+        let out_lens = spec.out_lens();
+        let outputs: Vec<View> =
+            out_lens.iter().enumerate().map(|(i, l)| gpu.zeros(&format!("{name}.{i} out"), batch * l)).collect();
+        let mut output_grads: Vec<View> =
+            out_lens.iter().enumerate().map(|(i, l)| gpu.zeros(&format!("{name}.{i} d_out"), batch * l)).collect();
+        if let Some(g) = output_grad {
+            assert_eq!(g.len, outputs.last().unwrap().len, "{name}: output gradient length");
+            *output_grads.last_mut().unwrap() = g;
+        }
+
+        let mut layers = Vec::with_capacity(spec.layers.len());
+        let (mut p, mut bn_index) = (0, 0);
+        for (i, layer) in spec.layers.iter().enumerate() {
+            let x = if i == 0 { input.clone() } else { outputs[i - 1].clone() };
+            let dx = if i == 0 { input_grad.clone() } else { Some(output_grads[i - 1].clone()) };
+            let (y, dy) = (outputs[i].clone(), output_grads[i].clone());
+            let op = match layer {
+                LayerSpec::Linear { .. } => {
+                    let io =
+                        LinearBuffers { x, w: params.tensors[p].clone(), bias: Some(params.tensors[p + 1].clone()), y };
+                    let gr = LinearGradBuffers {
+                        dy,
+                        dx,
+                        dw: grads.tensors[p].clone(),
+                        db: Some(grads.tensors[p + 1].clone()),
+                    };
+                    LayerOp::Linear(LinearOp::new(gpu, &layer.linear(batch), tiles, &io, Some(&gr))?)
+                }
+                LayerSpec::Conv { .. } | LayerSpec::ConvTranspose { .. } => {
+                    let io =
+                        ConvBuffers { x, w: params.tensors[p].clone(), bias: Some(params.tensors[p + 1].clone()), y };
+                    let gr = ConvGradBuffers {
+                        dy,
+                        dx,
+                        dw: grads.tensors[p].clone(),
+                        db: Some(grads.tensors[p + 1].clone()),
+                    };
+                    LayerOp::Conv(match layer {
+                        LayerSpec::Conv { .. } => ConvOp::conv2d(gpu, &layer.conv(batch), tiles, &io, Some(&gr))?,
+                        _ => ConvOp::conv_transpose2d(gpu, &layer.conv_transpose(batch), tiles, &io, Some(&gr))?,
+                    })
+                }
+                LayerSpec::BatchNorm { .. } => {
+                    let io = BatchNormBuffers {
+                        x,
+                        affine: params.tensors[p].clone(),
+                        running: running.tensors[bn_index].clone(),
+                        y,
+                    };
+                    let gr = BatchNormGradBuffers {
+                        dy,
+                        dx: dx.expect("batchnorm is never first"),
+                        d_affine: grads.tensors[p].clone(),
+                    };
+                    bn_index += 1;
+                    LayerOp::BatchNorm(BatchNormOp::new(gpu, &layer.batchnorm(batch), bn, &io, Some(&gr))?)
+                }
+                LayerSpec::Act(act) => {
+                    let dx = dx.expect("an activation is never first");
+                    LayerOp::Act(ActivationOp::new(gpu, *act, &x, &y, Some((&dy, &dx)))?)
+                }
+            };
+            layers.push(op);
+            p += layer.params().len();
+        }
+        let adam = AdamOp::new(gpu, adam, &params.whole, &grads.whole, &adam_m.whole, &adam_v.whole)?;
+        Ok(Network {
+            spec,
+            batch,
+            params,
+            grads,
+            adam_m,
+            adam_v,
+            running,
+            input,
+            input_grad,
+            outputs,
+            output_grads,
+            layers,
+            adam,
+        })
+    }
+
+    pub fn output(&self) -> &View {
+        self.outputs.last().unwrap()
+    }
+
+    pub fn output_grad(&self) -> &View {
+        self.output_grads.last().unwrap()
+    }
+
+    /// `train`: batch statistics (and running-statistics updates) in batchnorm; else running ones.
+    pub fn forward(&self, pass: &mut wgpu::ComputePass<'_>, train: bool) {
+        for op in &self.layers {
+            match op {
+                LayerOp::Linear(l) => l.forward(pass),
+                LayerOp::Conv(c) => c.forward(pass),
+                LayerOp::BatchNorm(b) if train => b.forward_train(pass),
+                LayerOp::BatchNorm(b) => b.forward_eval(pass),
+                LayerOp::Act(a) => a.forward(pass),
+            }
+        }
+    }
+
+    /// Backpropagates from `output_grad()`: parameter gradients added into `grads`; the input
+    /// gradient written only when `input_grad` (and the network was built with one).
+    pub fn backward(&self, pass: &mut wgpu::ComputePass<'_>, input_grad: bool) {
+        for (i, op) in self.layers.iter().enumerate().rev() {
+            match op {
+                LayerOp::Linear(LinearOp { backward_input, backward_params, .. })
+                | LayerOp::Conv(ConvOp { backward_input, backward_params, .. }) => {
+                    if i > 0 || input_grad {
+                        backward_input.iter().for_each(|d| d.encode(pass));
+                    }
+                    backward_params.iter().for_each(|d| d.encode(pass));
+                }
+                LayerOp::BatchNorm(b) => b.backward(pass),
+                LayerOp::Act(a) => a.backward(pass),
+            }
+        }
+    }
+
+    /// Zeroes the parameter gradients (outside a compute pass).
+    pub fn zero_grads(&self, encoder: &mut wgpu::CommandEncoder) {
+        let g = &self.grads.whole;
+        encoder.clear_buffer(&g.buffer, g.offset, Some(g.bytes()));
+    }
+}

@@ -1,0 +1,189 @@
+//! The GAN training step, entirely on the GPU, and the same step on the CPU reference.
+//!
+//! One step (DCGAN-PyTorch's order; nothing is read back inside it):
+//! 1. D on the real batch, BCE against 1, backward into D's zeroed gradients;
+//! 2. G(z) (training mode), D on it, BCE against 0, backward (D's gradients accumulate); Adam on D;
+//! 3. D (updated) on the same G(z), BCE against 1 (G's non-saturating loss), backward through D
+//!    into G's output, backward through G; Adam on G.
+//!
+//! The losses and mean D outputs stay on the GPU in `metrics`:
+//! [D loss real, D(x), D loss fake, D(G(z)), G loss, D(G(z)) after D's update].
+
+use crate::gpu::{Dispatch, Gpu, GpuError, Tiles, View};
+use crate::model::{cpu, discriminator, generator, ModelConfig, NetSpec, Network};
+use crate::ops::loss::BceOp;
+use crate::ops::util::{byte_buffer, unpack_u8};
+use crate::reference;
+use crate::rng::Rng;
+
+pub const METRICS: usize = 6;
+
+/// Both networks' initial parameters, drawn from the config's seed: G's first, then D's.
+pub fn init_params(cfg: &ModelConfig) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    let mut rng = Rng::new(cfg.seed);
+    let g = generator(cfg).init(&mut rng);
+    let d = discriminator(cfg).init(&mut rng);
+    (g, d)
+}
+
+/// A DCGAN or BasicGAN with everything its training step needs on the GPU.
+pub struct Trainer {
+    pub cfg: ModelConfig,
+    pub g: Network,
+    pub d: Network,
+    real_bytes: View,
+    unpack_real: Dispatch,
+    bce_real: BceOp,
+    bce_fake: BceOp,
+    bce_gen: BceOp,
+    pub metrics: View,
+    /// Steps taken (Adam's bias correction uses step + 1 for the next).
+    pub step: u32,
+}
+
+impl Trainer {
+    /// Builds both networks with freshly initialised weights.
+    pub fn new(gpu: &Gpu, cfg: &ModelConfig, tiles: &Tiles) -> Result<Trainer, GpuError> {
+        cfg.validate().map_err(GpuError::Limit)?;
+        let batch = cfg.batch;
+        let (g_spec, d_spec) = (generator(cfg), discriminator(cfg));
+        let d_input = gpu.zeros("D input", batch * d_spec.input_len);
+        let d_input_grad = gpu.zeros("D d_input", batch * d_spec.input_len);
+        let d = Network::new(gpu, d_spec, batch, tiles, &cfg.adam, &cfg.bn, d_input, Some(d_input_grad.clone()), None)?;
+        let z = gpu.zeros("z", batch * cfg.z_dim);
+        let g = Network::new(gpu, g_spec, batch, tiles, &cfg.adam, &cfg.bn, z, None, Some(d_input_grad))?;
+        let real_bytes = byte_buffer(gpu, "real batch (u8)", batch * cfg.image_len());
+        let unpack_real = unpack_u8(gpu, &real_bytes, &d.input)?;
+        let metrics = gpu.zeros("metrics", METRICS);
+        let (logits, d_logits) = (d.output(), d.output_grad());
+        let trainer = Trainer {
+            bce_real: BceOp::new(gpu, logits, 1.0, d_logits, &metrics, 0)?,
+            bce_fake: BceOp::new(gpu, logits, 0.0, d_logits, &metrics, 2)?,
+            bce_gen: BceOp::new(gpu, logits, 1.0, d_logits, &metrics, 4)?,
+            cfg: cfg.clone(),
+            g,
+            d,
+            real_bytes,
+            unpack_real,
+            metrics,
+            step: 0,
+        };
+        let (g_params, d_params) = init_params(cfg);
+        trainer.g.params.write(gpu, &g_params);
+        trainer.d.params.write(gpu, &d_params);
+        trainer.g.running.write(gpu, &trainer.g.spec.init_running());
+        trainer.d.running.write(gpu, &trainer.d.spec.init_running());
+        Ok(trainer)
+    }
+
+    /// Queues one training step on `real` (batch images, NCHW u8) and `z` (batch x z_dim).
+    pub fn step(&mut self, gpu: &Gpu, real: &[u8], z: &[f32]) {
+        assert_eq!(real.len(), self.cfg.batch * self.cfg.image_len(), "real batch size");
+        let mut padded = real.to_vec();
+        padded.resize(self.real_bytes.len * 4, 0);
+        gpu.queue.write_buffer(&self.real_bytes.buffer, self.real_bytes.offset, &padded);
+        gpu.write(&self.g.input, z);
+        self.step += 1;
+        self.d.adam.set_step(gpu, self.step);
+        self.g.adam.set_step(gpu, self.step);
+
+        let (g, d) = (&self.g, &self.d);
+        let mut encoder =
+            gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("GAN step") });
+        d.zero_grads(&mut encoder);
+        g.zero_grads(&mut encoder);
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            self.unpack_real.encode(&mut pass);
+            d.forward(&mut pass, true);
+            self.bce_real.encode(&mut pass);
+            d.backward(&mut pass, false);
+            g.forward(&mut pass, true);
+        }
+        let (fake, d_in) = (g.output(), &d.input);
+        encoder.copy_buffer_to_buffer(&fake.buffer, fake.offset, &d_in.buffer, d_in.offset, fake.bytes());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            d.forward(&mut pass, true);
+            self.bce_fake.encode(&mut pass);
+            d.backward(&mut pass, false);
+            d.adam.encode(&mut pass);
+            d.forward(&mut pass, true);
+            self.bce_gen.encode(&mut pass);
+            d.backward(&mut pass, true);
+            g.backward(&mut pass, false);
+            g.adam.encode(&mut pass);
+        }
+        gpu.queue.submit([encoder.finish()]);
+    }
+}
+
+/// Everything the CPU reference step keeps between steps.
+#[derive(Clone)]
+pub struct CpuGan {
+    pub g: NetSpec,
+    pub d: NetSpec,
+    pub g_params: Vec<Vec<f32>>,
+    pub d_params: Vec<Vec<f32>>,
+    pub g_running: Vec<Vec<f32>>,
+    pub d_running: Vec<Vec<f32>>,
+    g_m: Vec<Vec<f32>>,
+    g_v: Vec<Vec<f32>>,
+    d_m: Vec<Vec<f32>>,
+    d_v: Vec<Vec<f32>>,
+    pub step: u32,
+}
+
+fn zeros_like(v: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    v.iter().map(|t| vec![0.0; t.len()]).collect()
+}
+
+impl CpuGan {
+    pub fn new(cfg: &ModelConfig) -> CpuGan {
+        let (g_spec, d_spec) = (generator(cfg), discriminator(cfg));
+        let (g_params, d_params) = init_params(cfg);
+        CpuGan {
+            g_running: g_spec.init_running(),
+            d_running: d_spec.init_running(),
+            g_m: zeros_like(&g_params),
+            g_v: zeros_like(&g_params),
+            d_m: zeros_like(&d_params),
+            d_v: zeros_like(&d_params),
+            g: g_spec,
+            d: d_spec,
+            g_params,
+            d_params,
+            step: 0,
+        }
+    }
+
+    /// The step `Trainer::step` performs, on the CPU reference; returns the metrics.
+    pub fn step(&mut self, cfg: &ModelConfig, real: &[u8], z: &[f32]) -> [f32; METRICS] {
+        let (n, bn) = (cfg.batch, &cfg.bn);
+        let real: Vec<f32> = real.iter().map(|&b| b as f32 / 127.5 - 1.0).collect();
+        self.step += 1;
+        let mut d_grads = zeros_like(&self.d_params);
+
+        let (logits, tape) = cpu::forward(&self.d, n, &self.d_params, &mut self.d_running, bn, &real, true);
+        let real_loss = reference::bce_with_logits(&logits, 1.0);
+        cpu::backward(&self.d, n, &self.d_params, &tape, &real_loss.dlogits, &mut d_grads);
+
+        let (fake, g_tape) = cpu::forward(&self.g, n, &self.g_params, &mut self.g_running, bn, z, true);
+        let (logits, tape) = cpu::forward(&self.d, n, &self.d_params, &mut self.d_running, bn, &fake, true);
+        let fake_loss = reference::bce_with_logits(&logits, 0.0);
+        cpu::backward(&self.d, n, &self.d_params, &tape, &fake_loss.dlogits, &mut d_grads);
+        for (((p, g), m), v) in self.d_params.iter_mut().zip(&d_grads).zip(&mut self.d_m).zip(&mut self.d_v) {
+            reference::adam_update(&cfg.adam, self.step, p, g, m, v);
+        }
+
+        let (logits, tape) = cpu::forward(&self.d, n, &self.d_params, &mut self.d_running, bn, &fake, true);
+        let gen_loss = reference::bce_with_logits(&logits, 1.0);
+        let d_fake = cpu::backward(&self.d, n, &self.d_params, &tape, &gen_loss.dlogits, &mut d_grads);
+        let mut g_grads = zeros_like(&self.g_params);
+        cpu::backward(&self.g, n, &self.g_params, &g_tape, &d_fake, &mut g_grads);
+        for (((p, g), m), v) in self.g_params.iter_mut().zip(&g_grads).zip(&mut self.g_m).zip(&mut self.g_v) {
+            reference::adam_update(&cfg.adam, self.step, p, g, m, v);
+        }
+        [real_loss.loss, real_loss.mean_prob, fake_loss.loss, fake_loss.mean_prob, gen_loss.loss, gen_loss.mean_prob]
+    }
+}

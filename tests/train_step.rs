@@ -1,0 +1,120 @@
+//! Whole GAN training steps on the GPU against the same steps on the CPU reference: same initial
+//! weights, same real batch, same z; after each step every parameter of G and D, the batchnorm
+//! running statistics and the six metrics agree.
+//!
+//! Tolerance: |gpu - cpu| <= 2e-5 + 1e-3 |cpu|. Adam's first steps move a weight by about
+//! lr * g / (|g| + eps), which amplifies the last bits of gradients that are zero in exact
+//! arithmetic (a conv bias before a batchnorm has gradient exactly 0, computed as +-1e-9): with
+//! eps = 1e-8 such a bias moves by +-lr depending on rounding. These tests therefore use
+//! eps = 1e-3, which keeps that noise below 1e-8 while real gradients (1e-4 and up) still move
+//! weights by up to lr = 1e-2: a wrong gradient anywhere shows up as a mismatch of ~1e-3.
+//! Even so, the bias of a conv that feeds a batchnorm has gradient 0 in exact arithmetic (the
+//! batchnorm subtracts it again), so on both sides it moves by rounding noise alone: those
+//! tensors are checked for staying near 0 on both sides, not for equal noise.
+#![cfg(not(target_arch = "wasm32"))]
+
+use webgan::gpu::Gpu;
+use webgan::model::{KernelForm, Kind, LayerSpec, ModelConfig, NetSpec};
+use webgan::rng::Rng;
+use webgan::shape::AdamConfig;
+use webgan::train::{CpuGan, Trainer};
+
+fn small(kind: Kind, kernel: KernelForm) -> ModelConfig {
+    ModelConfig {
+        kind,
+        image_size: 16,
+        channels: 1,
+        z_dim: 8,
+        ngf: 4,
+        ndf: 4,
+        kernel,
+        batch: 3,
+        adam: AdamConfig { lr: 1e-2, beta1: 0.5, beta2: 0.999, eps: 1e-3 },
+        seed: 42,
+        ..ModelConfig::mnist()
+    }
+}
+
+/// Tensor indices of conv biases (one per channel) whose layer feeds a batchnorm. (A linear
+/// layer's bias before a batchnorm over 4x4 positions is not cancelled, only its mean is.)
+fn biases_before_batchnorm(spec: &NetSpec) -> Vec<usize> {
+    let params = spec.params();
+    (0..params.len())
+        .filter(|&t| {
+            let layer = params[t].0;
+            params[t].1 == "bias"
+                && matches!(spec.layers[layer], LayerSpec::Conv { .. } | LayerSpec::ConvTranspose { .. })
+                && matches!(spec.layers.get(layer + 1), Some(LayerSpec::BatchNorm { .. }))
+        })
+        .collect()
+}
+
+fn close(what: &str, gpu: &[Vec<f32>], cpu: &[Vec<f32>]) {
+    close_except(what, gpu, cpu, &[]);
+}
+
+fn close_except(what: &str, gpu: &[Vec<f32>], cpu: &[Vec<f32>], noise_only: &[usize]) {
+    let mut worst = (0.0f32, String::new());
+    for (t, (g, c)) in gpu.iter().zip(cpu).enumerate() {
+        assert_eq!(g.len(), c.len());
+        if noise_only.contains(&t) {
+            let most = g.iter().chain(c).fold(0f32, |m, v| m.max(v.abs()));
+            assert!(most < 1e-4, "{what} tensor {t}: a bias before batchnorm moved to {most:e}");
+            continue;
+        }
+        for (i, (&a, &b)) in g.iter().zip(c).enumerate() {
+            let ratio = (a - b).abs() / (2e-5 + 1e-3 * b.abs());
+            if !(ratio <= worst.0) {
+                worst = (ratio, format!("{what} tensor {t} [{i}]: gpu {a:.7e} cpu {b:.7e}"));
+            }
+        }
+    }
+    println!("{what}: worst {} ({:.3} of tolerance)", worst.1, worst.0);
+    assert!(worst.0 <= 1.0, "MISMATCH {}", worst.1);
+}
+
+fn steps_match(cfg: ModelConfig, steps: usize) {
+    let gpu = pollster::block_on(Gpu::new()).expect("a GPU adapter (lavapipe in CI)");
+    let mut trainer = Trainer::new(&gpu, &cfg, &gpu.tiles).unwrap();
+    let mut cpu = CpuGan::new(&cfg);
+    let mut rng = Rng::new(7);
+    println!("{cfg}");
+    for step in 0..steps {
+        // Real images: smooth blobs, so D has something to tell apart from G's noise.
+        let real: Vec<u8> = (0..cfg.batch * cfg.image_len()).map(|i| ((i * 37 + step * 11) % 256) as u8).collect();
+        let z: Vec<f32> = (0..cfg.batch * cfg.z_dim).map(|_| rng.normal()).collect();
+        trainer.step(&gpu, &real, &z);
+        let want = cpu.step(&cfg, &real, &z);
+        let got = pollster::block_on(gpu.read(&trainer.metrics)).unwrap();
+        close(&format!("step {step} metrics"), &[got], &[want.to_vec()]);
+        let g_params = pollster::block_on(trainer.g.params.read(&gpu)).unwrap();
+        let d_params = pollster::block_on(trainer.d.params.read(&gpu)).unwrap();
+        close_except(&format!("step {step} G params"), &g_params, &cpu.g_params, &biases_before_batchnorm(&cpu.g));
+        close_except(&format!("step {step} D params"), &d_params, &cpu.d_params, &biases_before_batchnorm(&cpu.d));
+        close(
+            &format!("step {step} G running"),
+            &pollster::block_on(trainer.g.running.read(&gpu)).unwrap(),
+            &cpu.g_running,
+        );
+        close(
+            &format!("step {step} D running"),
+            &pollster::block_on(trainer.d.running.read(&gpu)).unwrap(),
+            &cpu.d_running,
+        );
+    }
+}
+
+#[test]
+fn dcgan_steps_match_reference() {
+    steps_match(small(Kind::Dcgan, KernelForm::Seed5x5), 3);
+}
+
+#[test]
+fn dcgan_4x4_kernels_steps_match_reference() {
+    steps_match(small(Kind::Dcgan, KernelForm::K4S2P1), 2);
+}
+
+#[test]
+fn basic_gan_steps_match_reference() {
+    steps_match(small(Kind::Basic, KernelForm::Seed5x5), 3);
+}
