@@ -7,6 +7,7 @@
 //! - [`bench`]: per-op timings and GFLOP/s at the seed's layer shapes, natively and in the browser.
 
 pub mod bench;
+pub mod data;
 pub mod gpu;
 pub mod model;
 pub mod ops;
