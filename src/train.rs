@@ -76,8 +76,9 @@ impl Trainer {
         Ok(trainer)
     }
 
-    /// Queues one training step on `real` (batch images, NCHW u8) and `z` (batch x z_dim).
-    pub fn step(&mut self, gpu: &Gpu, real: &[u8], z: &[f32]) {
+    /// Queues one training step on `real` (batch images, NCHW u8) and `z` (batch x z_dim);
+    /// returns without waiting for the GPU.
+    pub fn step(&mut self, gpu: &Gpu, real: &[u8], z: &[f32]) -> wgpu::SubmissionIndex {
         assert_eq!(real.len(), self.cfg.batch * self.cfg.image_len(), "real batch size");
         let mut padded = real.to_vec();
         padded.resize(self.real_bytes.len * 4, 0);
@@ -114,7 +115,7 @@ impl Trainer {
             g.backward(&mut pass, false);
             g.adam.encode(&mut pass);
         }
-        gpu.queue.submit([encoder.finish()]);
+        gpu.queue.submit([encoder.finish()])
     }
 }
 
@@ -185,5 +186,102 @@ impl CpuGan {
             reference::adam_update(&cfg.adam, self.step, p, g, m, v);
         }
         [real_loss.loss, real_loss.mean_prob, fake_loss.loss, fake_loss.mean_prob, gen_loss.loss, gen_loss.mean_prob]
+    }
+}
+
+impl Trainer {
+    /// G's images for `z` (batch x z_dim) with batchnorm in inference mode (running statistics),
+    /// as NCHW values in [-1, 1].
+    pub async fn sample(&self, gpu: &Gpu, z: &[f32]) -> Result<Vec<f32>, GpuError> {
+        gpu.write(&self.g.input, z);
+        crate::ops::submit(gpu, "sample", |pass| self.g.forward(pass, false));
+        gpu.read(self.g.output()).await
+    }
+}
+
+/// Metrics read back every N steps without stalling: each read copies `metrics` into the next
+/// of a few staging buffers and maps it asynchronously; finished maps are collected later, so
+/// the queue never waits for the CPU (a ring of staging buffers, as a frame-timing HUD does).
+pub struct MetricsRing {
+    slots: Vec<Slot>,
+    next: usize,
+}
+
+struct Slot {
+    buffer: wgpu::Buffer,
+    step: u32,
+    state: std::sync::Arc<std::sync::Mutex<SlotState>>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum SlotState {
+    Free,
+    Mapping,
+    Mapped,
+    Failed,
+}
+
+impl MetricsRing {
+    pub fn new(gpu: &Gpu, slots: usize) -> MetricsRing {
+        let slots = (0..slots)
+            .map(|i| Slot {
+                buffer: gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(&format!("metrics staging {i}")),
+                    size: (METRICS * 4) as u64,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }),
+                step: 0,
+                state: std::sync::Arc::new(std::sync::Mutex::new(SlotState::Free)),
+            })
+            .collect();
+        MetricsRing { slots, next: 0 }
+    }
+
+    /// Queues a copy of the trainer's current metrics; false (and nothing queued) when every
+    /// slot is still waiting to be collected.
+    pub fn record(&mut self, gpu: &Gpu, trainer: &Trainer) -> bool {
+        let slot = &mut self.slots[self.next];
+        if *slot.state.lock().unwrap() != SlotState::Free {
+            return false;
+        }
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        let m = &trainer.metrics;
+        encoder.copy_buffer_to_buffer(&m.buffer, m.offset, &slot.buffer, 0, m.bytes());
+        gpu.queue.submit([encoder.finish()]);
+        slot.step = trainer.step;
+        *slot.state.lock().unwrap() = SlotState::Mapping;
+        let state = slot.state.clone();
+        slot.buffer.map_async(wgpu::MapMode::Read, .., move |r| {
+            *state.lock().unwrap() = if r.is_ok() { SlotState::Mapped } else { SlotState::Failed };
+        });
+        self.next = (self.next + 1) % self.slots.len();
+        true
+    }
+
+    /// The metrics whose copies have arrived, oldest first, as (step, values). Never blocks.
+    pub fn collect(&mut self, #[allow(unused)] gpu: &Gpu) -> Result<Vec<(u32, [f32; METRICS])>, GpuError> {
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = gpu.device.poll(wgpu::PollType::Poll);
+        let mut out = Vec::new();
+        for slot in &mut self.slots {
+            let state = *slot.state.lock().unwrap();
+            match state {
+                SlotState::Mapped => {
+                    let mut values = [0f32; METRICS];
+                    {
+                        let view = slot.buffer.get_mapped_range(..).map_err(|e| GpuError::Readback(e.to_string()))?;
+                        values.copy_from_slice(bytemuck::cast_slice(&view));
+                    }
+                    slot.buffer.unmap();
+                    *slot.state.lock().unwrap() = SlotState::Free;
+                    out.push((slot.step, values));
+                }
+                SlotState::Failed => return Err(GpuError::Readback("metrics map failed (device lost?)".into())),
+                _ => {}
+            }
+        }
+        out.sort_by_key(|m| m.0);
+        Ok(out)
     }
 }

@@ -2,6 +2,7 @@
 //! ([`spec`]) that run on the GPU ([`network`]) or on the CPU reference ([`cpu`]).
 
 pub mod config;
+pub mod checkpoint;
 pub mod cpu;
 pub mod network;
 pub mod spec;

@@ -1,17 +1,35 @@
-//! The native command line: `cargo run --release -- bench` (more commands come with the
-//! training loop). Native only; on wasm32 the page is the front end.
+//! The native command line: `cargo run --release -- train|bench ...`. On wasm32 the page is the
+//! front end, so this compiles to nothing there.
 #![cfg_attr(target_arch = "wasm32", allow(unused))]
+
+#[cfg(not(target_arch = "wasm32"))]
+mod grid;
+#[cfg(not(target_arch = "wasm32"))]
+mod train;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
 
 #[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    match cli::run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
 mod cli {
-    use clap::{Parser, Subcommand};
+    use clap::{Args, Parser, Subcommand, ValueEnum};
+    use std::path::PathBuf;
     use webgan::gpu::{Gpu, Tiles};
+    use webgan::model::{Kind, KernelForm, ModelConfig};
 
     #[derive(Parser)]
-    #[command(name = "webgan", about = "A DCGAN on WebGPU, natively through wgpu")]
+    #[command(name = "webgan-cli", about = "A DCGAN on WebGPU, natively through wgpu")]
     struct Cli {
         #[command(subcommand)]
         command: Command,
@@ -19,6 +37,8 @@ mod cli {
 
     #[derive(Subcommand)]
     enum Command {
+        /// Train a DCGAN or BasicGAN on an MNIST IDX file or a folder of images.
+        Train(TrainArgs),
         /// Time every op and pass at the seed's layer shapes and print GFLOP/s.
         Bench {
             #[arg(long, default_value_t = 64)]
@@ -35,10 +55,110 @@ mod cli {
         },
     }
 
-    pub fn main() -> Result<(), Box<dyn std::error::Error>> {
+    #[derive(Clone, Copy, ValueEnum)]
+    enum KindArg {
+        Dcgan,
+        Basic,
+    }
+
+    #[derive(Clone, Copy, ValueEnum)]
+    enum KernelArg {
+        /// 5x5, stride 2, pad 2 (output_padding 1 in G): the seed's.
+        Seed5x5,
+        /// 4x4, stride 2, pad 1.
+        K4s2p1,
+    }
+
+    #[derive(Args)]
+    struct TrainArgs {
+        /// An MNIST IDX image file (.gz or raw) or a folder of JPEG/PNG images (searched recursively).
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, value_enum, default_value = "dcgan")]
+        kind: KindArg,
+        /// Image side: 32 or 64 (G doubles from 4x4 up to it).
+        #[arg(long, default_value_t = 32)]
+        size: usize,
+        /// 1 (grey) or 3 (RGB); default: 1 for an IDX file, 3 for a folder.
+        #[arg(long)]
+        channels: Option<usize>,
+        #[arg(long, default_value_t = 100)]
+        z: usize,
+        #[arg(long, default_value_t = 32)]
+        ngf: usize,
+        #[arg(long, default_value_t = 32)]
+        ndf: usize,
+        #[arg(long, value_enum, default_value = "seed5x5")]
+        kernel: KernelArg,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[arg(long, default_value_t = 2e-4)]
+        lr: f32,
+        #[arg(long, default_value_t = 0.5)]
+        beta1: f32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Train until this step (counted from the start of the run, also when resuming).
+        #[arg(long)]
+        steps: Option<u32>,
+        /// Train for this many passes over the data (instead of --steps).
+        #[arg(long)]
+        epochs: Option<f64>,
+        /// Where sample grids and the checkpoint go.
+        #[arg(long, default_value = "runs/latest")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 200)]
+        sample_every: u32,
+        #[arg(long, default_value_t = 1000)]
+        checkpoint_every: u32,
+        /// Continue from a checkpoint (same model options).
+        #[arg(long)]
+        resume: Option<PathBuf>,
+        /// Use at most this many images of a folder.
+        #[arg(long)]
+        max_images: Option<usize>,
+    }
+
+    impl TrainArgs {
+        fn config(&self) -> ModelConfig {
+            let base = ModelConfig::mnist();
+            ModelConfig {
+                kind: match self.kind {
+                    KindArg::Dcgan => Kind::Dcgan,
+                    KindArg::Basic => Kind::Basic,
+                },
+                image_size: self.size,
+                channels: self.channels.unwrap_or(if self.data.is_dir() { 3 } else { 1 }),
+                z_dim: self.z,
+                ngf: self.ngf,
+                ndf: self.ndf,
+                kernel: match self.kernel {
+                    KernelArg::Seed5x5 => KernelForm::Seed5x5,
+                    KernelArg::K4s2p1 => KernelForm::K4S2P1,
+                },
+                batch: self.batch,
+                adam: webgan::shape::AdamConfig { lr: self.lr, beta1: self.beta1, ..base.adam },
+                seed: self.seed,
+                ..base
+            }
+        }
+    }
+
+    pub fn run() -> Result<(), String> {
         match Cli::parse().command {
+            Command::Train(args) => crate::train::run(crate::train::Options {
+                cfg: args.config(),
+                data: args.data,
+                steps: args.steps,
+                epochs: args.epochs,
+                out: args.out,
+                sample_every: args.sample_every.max(1),
+                checkpoint_every: args.checkpoint_every.max(1),
+                resume: args.resume,
+                max_images: args.max_images,
+            }),
             Command::Bench { batch, reps, only, tiles } => {
-                let gpu = pollster::block_on(Gpu::new())?;
+                let gpu = pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?;
                 let candidates = match tiles.as_deref() {
                     None => vec![gpu.tiles],
                     Some("all") => Tiles::CANDIDATES.to_vec(),
@@ -47,17 +167,11 @@ mod cli {
                 println!("adapter: {}", gpu.adapter_summary());
                 for tiles in candidates {
                     println!("batch {batch}, tiles {tiles}, mean of {reps} after a warm-up");
-                    pollster::block_on(webgan::bench::run(&gpu, batch, &tiles, reps, &only, &mut |row| {
-                        println!("{row}")
-                    }))?;
+                    pollster::block_on(webgan::bench::run(&gpu, batch, &tiles, reps, &only, &mut |row| println!("{row}")))
+                        .map_err(|e| e.to_string())?;
                 }
+                Ok(())
             }
         }
-        Ok(())
     }
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    cli::main()
 }
