@@ -14,18 +14,7 @@ use webgan::shape::AdamConfig;
 use webgan::train::Trainer;
 
 fn small(kind: Kind) -> ModelConfig {
-    ModelConfig {
-        kind,
-        image_size: 16,
-        channels: 1,
-        z_dim: 8,
-        ngf: 4,
-        ndf: 4,
-        batch: 3,
-        adam: AdamConfig { lr: 1e-2, ..AdamConfig::default() },
-        seed: 42,
-        ..ModelConfig::mnist()
-    }
+    ModelConfig { adam: AdamConfig { lr: 1e-2, ..AdamConfig::default() }, ..ModelConfig::tiny(kind) }
 }
 
 fn gpu() -> Gpu {

@@ -21,17 +21,9 @@ use webgan::train::{CpuGan, Trainer};
 
 fn small(kind: Kind, kernel: KernelForm) -> ModelConfig {
     ModelConfig {
-        kind,
-        image_size: 16,
-        channels: 1,
-        z_dim: 8,
-        ngf: 4,
-        ndf: 4,
         kernel,
-        batch: 3,
         adam: AdamConfig { lr: 1e-2, beta1: 0.5, beta2: 0.999, eps: 1e-3 },
-        seed: 42,
-        ..ModelConfig::mnist()
+        ..ModelConfig::tiny(kind)
     }
 }
 

@@ -35,7 +35,7 @@ pub struct Tiles {
 
 impl Tiles {
     /// The shapes the benchmark compares (and the shader tests validate).
-    pub const CANDIDATES: [Tiles; 8] = [
+    pub const CANDIDATES: [Tiles; 10] = [
         Tiles { tm: 4, tn: 4, wg_m: 4, wg_n: 16 },
         Tiles { tm: 4, tn: 4, wg_m: 8, wg_n: 16 },
         Tiles { tm: 4, tn: 4, wg_m: 16, wg_n: 16 },
@@ -44,6 +44,9 @@ impl Tiles {
         Tiles { tm: 8, tn: 8, wg_m: 2, wg_n: 32 },
         Tiles { tm: 8, tn: 8, wg_m: 8, wg_n: 8 },
         Tiles { tm: 2, tn: 2, wg_m: 8, wg_n: 32 },
+        // What `fit` picks for few rows or few columns.
+        Tiles { tm: 1, tn: 8, wg_m: 1, wg_n: 64 },
+        Tiles { tm: 8, tn: 1, wg_m: 64, wg_n: 1 },
     ];
 
     pub fn for_adapter(info: &wgpu::AdapterInfo) -> Tiles {
@@ -53,6 +56,29 @@ impl Tiles {
             _ => Tiles { tm: 4, tn: 4, wg_m: 8, wg_n: 16 },
         }
     }
+    /// The shape for a GEMM of `rows` x `cols` outputs: this one, or a narrower variant (same
+    /// threads per workgroup, fewer rows or columns per tile) when this one would spend most of
+    /// its work on padding: G's last layer has 1 or 3 output channels, D's last linear one output.
+    /// Score: padded outputs per useful output, times loads per multiply-add of a thread's block
+    /// ((tm + tn) / (tm * tn)); the lowest wins, ties going to `self`.
+    pub fn fit(&self, rows: usize, cols: usize) -> Tiles {
+        let threads = self.wg_m * self.wg_n;
+        let score = |t: &Tiles| {
+            let (tm, tn) = (t.tile_m() as usize, t.tile_n() as usize);
+            let padded = (rows.div_ceil(tm) * tm * cols.div_ceil(tn) * tn) as f64 / (rows * cols) as f64;
+            padded * (t.tm + t.tn) as f64 / (t.tm * t.tn) as f64
+        };
+        let few_rows = [1, 2, 4].map(|tm| Tiles { tm, tn: self.tn, wg_m: 1, wg_n: threads });
+        let few_cols = [1, 2, 4].map(|tn| Tiles { tm: self.tm, tn, wg_m: threads, wg_n: 1 });
+        let mut best = *self;
+        for t in few_rows.iter().chain(&few_cols) {
+            if score(t) < score(&best) {
+                best = *t;
+            }
+        }
+        best
+    }
+
     pub fn tile_m(&self) -> u32 {
         self.tm * self.wg_m
     }
@@ -280,5 +306,37 @@ impl Dispatch {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
         pass.dispatch_workgroups(self.grid[0], self.grid[1], self.grid[2]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CPU: Tiles = Tiles { tm: 8, tn: 8, wg_m: 8, wg_n: 8 };
+
+    #[test]
+    fn fit_keeps_the_adapter_shape_for_large_gemms() {
+        assert_eq!(CPU.fit(512, 65536), CPU);
+        assert_eq!(CPU.fit(64, 4096), CPU);
+    }
+
+    #[test]
+    fn fit_narrows_tiles_for_few_rows_or_columns() {
+        // G's last transposed conv to one grey channel: one GEMM row.
+        let t = CPU.fit(1, 65536);
+        assert!(t.tile_m() == 1 && t.wg_m * t.wg_n == 64, "{t}");
+        // Three RGB channels: a 4-row tile wastes 25%, a 64-row tile 95%.
+        assert!(CPU.fit(3, 65536).tile_m() <= 4);
+        // D's final linear: one output column.
+        assert_eq!(CPU.fit(64, 1).tile_n(), 1);
+    }
+
+    #[test]
+    fn specialize_unrolls_marked_loops() {
+        let src = "const TM: u32 = 4u;\nfn f() {\n    for (var i = 0u; i < TM; i++) { // unroll\n        let x = i;\n    }\n}\n";
+        let out = specialize(src, &[("TM", 2)]);
+        assert!(out.contains("const TM: u32 = 2u;"));
+        assert!(out.contains("let x = 0u;") && out.contains("let x = 1u;") && !out.contains("for ("), "{out}");
     }
 }

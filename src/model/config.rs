@@ -68,6 +68,12 @@ impl ModelConfig {
         ModelConfig { image_size: 64, channels: 3, ngf: 64, ndf: 64, ..ModelConfig::mnist() }
     }
 
+    /// A model small enough to step in milliseconds on a CPU adapter: 16x16 grey, z 8,
+    /// ngf = ndf = 4, batch 3 (tests and smoke runs).
+    pub fn tiny(kind: Kind) -> ModelConfig {
+        ModelConfig { kind, image_size: 16, z_dim: 8, ngf: 4, ndf: 4, batch: 3, seed: 42, ..ModelConfig::mnist() }
+    }
+
     /// Up/down-sampling stages between 4x4 and the image size.
     pub fn stages(&self) -> usize {
         (self.image_size / 4).trailing_zeros() as usize

@@ -1,8 +1,8 @@
 //! Models: DCGAN and its fully connected baseline BasicGAN, as layer specifications
 //! ([`spec`]) that run on the GPU ([`network`]) or on the CPU reference ([`cpu`]).
 
-pub mod config;
 pub mod checkpoint;
+pub mod config;
 pub mod cpu;
 pub mod network;
 pub mod spec;

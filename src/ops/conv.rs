@@ -121,7 +121,9 @@ fn direct(
     check_len("conv_direct y", y, g.output_len());
     let mut params = Params::new(g);
     params.has_bias = bias.is_some() as u32;
-    let [gx, gy] = grid(gpu, "conv_direct", g.batch * g.h_out() * g.w_out(), g.c_out, tiles)?;
+    let (cols, rows) = (g.batch * g.h_out() * g.w_out(), g.c_out);
+    let tiles = &tiles.fit(rows, cols);
+    let [gx, gy] = grid(gpu, "conv_direct", cols, rows, tiles)?;
     dispatch(gpu, "conv_direct", tiles, &params, [Some(w), Some(x), bias, Some(y)], [gx, gy, 1])
 }
 
@@ -142,6 +144,7 @@ fn gather(
     params.has_bias = bias.is_some() as u32;
     // The largest stride phase has ceil(h / stride) x ceil(w / stride) pixels.
     let cols = g.batch * g.h_in.div_ceil(g.stride) * g.w_in.div_ceil(g.stride);
+    let tiles = &tiles.fit(g.c_in, cols);
     let [gx, gy] = grid(gpu, "conv_gather", cols, g.c_in, tiles)?;
     let phases = (g.stride * g.stride) as u32;
     dispatch(gpu, "conv_gather", tiles, &params, [Some(w), Some(dy), bias, Some(dx)], [gx, gy, phases])
@@ -162,6 +165,7 @@ fn weight_grad(
     check_len("conv_weight_grad dw", dw, g.weight_len());
     let total = g.batch * g.h_out() * g.w_out();
     let out_len = g.weight_len();
+    let tiles = &tiles.fit(g.c_out, g.c_in * g.kernel * g.kernel);
     let [gx, gy] = grid(gpu, "conv_weight_grad", g.c_in * g.kernel * g.kernel, g.c_out, tiles)?;
     let tiles_count = (gx * gy) as usize;
     let max_by_memory =

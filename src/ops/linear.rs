@@ -63,6 +63,7 @@ impl LinearOp {
             for v in [a, b, out] {
                 gpu.check_binding(entry, v.bytes())?;
             }
+            let tiles = tiles.fit(rows, cols);
             let grid =
                 [cols.div_ceil(tiles.tile_n() as usize) as u32, rows.div_ceil(tiles.tile_m() as usize) as u32, 1];
             gpu.check_workgroups(entry, grid[0].max(grid[1]))?;

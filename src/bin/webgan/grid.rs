@@ -25,5 +25,6 @@ pub fn save_grid(path: &Path, images: &[f32], channels: usize, size: usize, cols
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    image::save_buffer(path, &rgb, w as u32, h as u32, image::ExtendedColorType::Rgb8).map_err(|e| format!("{}: {e}", path.display()))
+    image::save_buffer(path, &rgb, w as u32, h as u32, image::ExtendedColorType::Rgb8)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }

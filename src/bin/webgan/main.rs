@@ -26,7 +26,7 @@ mod cli {
     use clap::{Args, Parser, Subcommand, ValueEnum};
     use std::path::PathBuf;
     use webgan::gpu::{Gpu, Tiles};
-    use webgan::model::{Kind, KernelForm, ModelConfig};
+    use webgan::model::{KernelForm, Kind, ModelConfig};
 
     #[derive(Parser)]
     #[command(name = "webgan-cli", about = "A DCGAN on WebGPU, natively through wgpu")]
@@ -167,8 +167,10 @@ mod cli {
                 println!("adapter: {}", gpu.adapter_summary());
                 for tiles in candidates {
                     println!("batch {batch}, tiles {tiles}, mean of {reps} after a warm-up");
-                    pollster::block_on(webgan::bench::run(&gpu, batch, &tiles, reps, &only, &mut |row| println!("{row}")))
-                        .map_err(|e| e.to_string())?;
+                    pollster::block_on(webgan::bench::run(&gpu, batch, &tiles, reps, &only, &mut |row| {
+                        println!("{row}")
+                    }))
+                    .map_err(|e| e.to_string())?;
                 }
                 Ok(())
             }

@@ -69,14 +69,19 @@ fn run_pairs(sampler: &Sampler, rng: &Rng) -> Vec<(String, String)> {
 }
 
 fn parse_run(run: &[(String, String)], pool_len: usize) -> Result<(Sampler, Rng), String> {
-    let get = |k: &str| run.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str()).ok_or(format!("checkpoint has no {k}"));
-    let n: Vec<u64> = get("sampler")?.split(' ').map(|v| v.parse().map_err(|_| "bad sampler state")).collect::<Result<_, _>>()?;
+    let get =
+        |k: &str| run.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str()).ok_or(format!("checkpoint has no {k}"));
+    let n: Vec<u64> =
+        get("sampler")?.split(' ').map(|v| v.parse().map_err(|_| "bad sampler state")).collect::<Result<_, _>>()?;
     let [len, seed, epoch, pos] = n[..] else { return Err("bad sampler state".into()) };
     if len as usize != pool_len {
         return Err(format!("the checkpoint was trained on {len} images, this data has {pool_len}"));
     }
     let sampler = Sampler::from_state(SamplerState { len, seed, epoch, pos }).map_err(|e| e.to_string())?;
-    let r: Vec<u64> = get("rng")?.split(' ').map(|v| u64::from_str_radix(v, 16).map_err(|_| "bad rng state")).collect::<Result<_, _>>()?;
+    let r: Vec<u64> = get("rng")?
+        .split(' ')
+        .map(|v| u64::from_str_radix(v, 16).map_err(|_| "bad rng state"))
+        .collect::<Result<_, _>>()?;
     let rng = Rng::from_state(r.try_into().map_err(|_| "bad rng state")?);
     Ok((sampler, rng))
 }
@@ -85,7 +90,9 @@ fn save_checkpoint(gpu: &Gpu, trainer: &Trainer, sampler: &Sampler, rng: &Rng, p
     let bytes = pollster::block_on(trainer.save(gpu, run_pairs(sampler, rng))).map_err(|e| e.to_string())?;
     // Write then rename: an interrupted save never leaves a truncated checkpoint behind.
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path)).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 pub fn run(opts: Options) -> Result<(), String> {
@@ -118,7 +125,9 @@ pub fn run(opts: Options) -> Result<(), String> {
     let z_grid = fixed_z(cfg, 64);
     let bar = ProgressBar::new(total as u64).with_position(trainer.step as u64);
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} steps {per_sec} ETA {eta} | {msg}").unwrap().progress_chars("=> "),
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps {per_sec} ETA {eta} | {msg}")
+            .unwrap()
+            .progress_chars("=> "),
     );
     let mut ring = MetricsRing::new(&gpu, 4);
     let (mut real, start_step, t0) = (Vec::new(), trainer.step, std::time::Instant::now());
@@ -159,7 +168,13 @@ pub fn run(opts: Options) -> Result<(), String> {
     }
     bar.finish();
     save_checkpoint(&gpu, &trainer, &sampler, &rng, &checkpoint)?;
-    save_grid(&opts.out.join("samples/last.png"), &generate(&gpu, &trainer, &z_grid)?, cfg.channels, cfg.image_size, 8)?;
+    save_grid(
+        &opts.out.join("samples/last.png"),
+        &generate(&gpu, &trainer, &z_grid)?,
+        cfg.channels,
+        cfg.image_size,
+        8,
+    )?;
     let secs = t0.elapsed().as_secs_f64();
     let steps = trainer.step - start_step;
     println!(
