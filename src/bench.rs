@@ -4,9 +4,13 @@
 
 use crate::gpu::Dispatch;
 use crate::gpu::{Gpu, GpuError, Tiles, View};
+use crate::model::latent::normal_z;
+use crate::model::ModelConfig;
 use crate::ops::conv::{ConvBuffers, ConvGradBuffers, ConvOp};
 use crate::ops::linear::{LinearBuffers, LinearGradBuffers, LinearOp};
+use crate::rng::Rng;
 use crate::shape::{Conv2d, ConvTranspose2d, Linear};
+use crate::train::{step_flops, Trainer};
 
 /// One layer of the seed's model, as the benchmark sees it.
 #[derive(Clone, Debug)]
@@ -53,6 +57,34 @@ pub fn ceiling_layer() -> (String, Layer) {
     ("sgemm 1024^3 (ceiling)".to_string(), Layer::Linear(Linear { batch: 1024, d_in: 1024, d_out: 1024 }))
 }
 
+/// The models timed per training step: the two standard configurations and the seed's
+/// 1024-wide generator.
+pub fn step_configs() -> Vec<(&'static str, ModelConfig)> {
+    vec![
+        ("mnist32 (ngf=ndf=32)", ModelConfig::mnist()),
+        ("dcgan64 (ngf=ndf=64)", ModelConfig::faces()),
+        ("seed64 (G 1024-wide)", ModelConfig { ngf: 128, ..ModelConfig::faces() }),
+    ]
+}
+
+/// Mean time of `reps` whole training steps of `cfg` (after a warm-up step), as a row whose
+/// pass is "train step".
+pub async fn bench_step(gpu: &Gpu, name: &str, cfg: &ModelConfig, tiles: &Tiles, reps: u32) -> Result<Row, GpuError> {
+    let mut trainer = Trainer::new(gpu, cfg, tiles)?;
+    let mut rng = Rng::new(1);
+    let real: Vec<u8> = (0..cfg.batch * cfg.image_len()).map(|_| rng.below(256) as u8).collect();
+    let z = normal_z(&mut rng, cfg.batch, cfg.z_dim);
+    trainer.step(gpu, &real, &z);
+    gpu.finish().await?;
+    let t0 = now_ms();
+    for _ in 0..reps {
+        trainer.step(gpu, &real, &z);
+    }
+    gpu.finish().await?;
+    let ms = (now_ms() - t0) / reps as f64;
+    Ok(Row { layer: name.to_string(), pass: "train step", ms, gflops: step_flops(cfg) / ms / 1e6, images: cfg.batch })
+}
+
 /// One measured pass of one layer.
 #[derive(Clone, Debug)]
 pub struct Row {
@@ -60,11 +92,17 @@ pub struct Row {
     pub pass: &'static str,
     pub ms: f64,
     pub gflops: f64,
+    /// Images per timed run (a training step's batch; 0 for a layer's pass).
+    pub images: usize,
 }
 
 impl std::fmt::Display for Row {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:<26} {:<15} {:>10.2} ms {:>8.2} GFLOP/s", self.layer, self.pass, self.ms, self.gflops)
+        write!(f, "{:<26} {:<15} {:>10.2} ms {:>8.2} GFLOP/s", self.layer, self.pass, self.ms, self.gflops)?;
+        if self.images > 0 {
+            write!(f, " {:>8.1} images/s", self.images as f64 * 1e3 / self.ms)?;
+        }
+        Ok(())
     }
 }
 
@@ -170,13 +208,29 @@ pub async fn bench_layer(
 ) -> Result<(), GpuError> {
     let Passes { forward, backward_input, backward_params } = build(gpu, layer, tiles)?;
     let flops = layer.flops();
-    let mut row = |pass, ms: f64| out(Row { layer: name.to_string(), pass, ms, gflops: flops / ms / 1e6 });
+    let mut row = |pass, ms: f64| out(Row { layer: name.to_string(), pass, ms, gflops: flops / ms / 1e6, images: 0 });
     row("forward", time(gpu, &[&forward], reps).await?);
     if let Some(d) = &backward_input {
         row("d_input", time(gpu, &[d], reps).await?);
     }
     let params: Vec<&Dispatch> = backward_params.iter().collect();
     row("d_weight+bias", time(gpu, &params, reps).await?);
+    Ok(())
+}
+
+/// Times training steps of every standard model whose name contains `filter`.
+pub async fn run_steps(
+    gpu: &Gpu,
+    tiles: &Tiles,
+    reps: u32,
+    filter: &str,
+    out: &mut dyn FnMut(Row),
+) -> Result<(), GpuError> {
+    for (name, cfg) in step_configs() {
+        if name.contains(filter) {
+            out(bench_step(gpu, name, &cfg, tiles, reps).await?);
+        }
+    }
     Ok(())
 }
 

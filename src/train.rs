@@ -18,6 +18,16 @@ use crate::rng::Rng;
 
 pub const METRICS: usize = 6;
 
+/// FLOPs of one training step, from the layer shapes. Each matrix layer's backward costs its
+/// forward twice (input and weight gradients), but a network's first layer skips its input
+/// gradient when nothing needs it. D runs forward and backward three times (real, fake, and for
+/// G's loss; only the last needs D's input gradient); G once.
+pub fn step_flops(cfg: &ModelConfig) -> f64 {
+    let (g, d) = (generator(cfg).layer_flops(cfg.batch), discriminator(cfg).layer_flops(cfg.batch));
+    let (fg, fd): (f64, f64) = (g.iter().sum(), d.iter().sum());
+    9.0 * fd - 2.0 * d[0] + 3.0 * fg - g[0]
+}
+
 /// Both networks' initial parameters, drawn from the config's seed: G's first, then D's.
 pub fn init_params(cfg: &ModelConfig) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
     let mut rng = Rng::new(cfg.seed);

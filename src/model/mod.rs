@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod cpu;
+pub mod latent;
 pub mod network;
 pub mod spec;
 

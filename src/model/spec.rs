@@ -181,7 +181,8 @@ impl NetSpec {
         self.batchnorm_channels().iter().map(|&c| (0..2 * c).map(|i| if i < c { 0.0 } else { 1.0 }).collect()).collect()
     }
 
-    pub fn flops_forward(&self, batch: usize) -> f64 {
+    /// Forward FLOPs of each layer (2 x multiply-adds; pointwise layers count 0).
+    pub fn layer_flops(&self, batch: usize) -> Vec<f64> {
         self.layers
             .iter()
             .map(|l| match l {
@@ -190,7 +191,7 @@ impl NetSpec {
                 LayerSpec::ConvTranspose { .. } => l.conv_transpose(batch).flops(),
                 _ => 0.0,
             })
-            .sum()
+            .collect()
     }
 }
 

@@ -5,6 +5,8 @@
 #[cfg(not(target_arch = "wasm32"))]
 mod grid;
 #[cfg(not(target_arch = "wasm32"))]
+mod sample;
+#[cfg(not(target_arch = "wasm32"))]
 mod train;
 
 #[cfg(target_arch = "wasm32")]
@@ -39,7 +41,19 @@ mod cli {
     enum Command {
         /// Train a DCGAN or BasicGAN on an MNIST IDX file or a folder of images.
         Train(TrainArgs),
-        /// Time every op and pass at the seed's layer shapes and print GFLOP/s.
+        /// Draw an 8x8 grid and an interpolation strip (spherical, between two z) from a checkpoint.
+        Sample {
+            #[arg(long)]
+            checkpoint: PathBuf,
+            #[arg(long, default_value = "samples.png")]
+            out: PathBuf,
+            #[arg(long, default_value = "interpolation.png")]
+            strip: PathBuf,
+            #[arg(long, default_value_t = 1)]
+            seed: u64,
+        },
+        /// Time training steps of the standard models, then every op and pass at the seed's layer
+        /// shapes, and print ms, images/s and GFLOP/s.
         Bench {
             #[arg(long, default_value_t = 64)]
             batch: usize,
@@ -157,6 +171,7 @@ mod cli {
                 resume: args.resume,
                 max_images: args.max_images,
             }),
+            Command::Sample { checkpoint, out, strip, seed } => crate::sample::run(&checkpoint, &out, &strip, seed),
             Command::Bench { batch, reps, only, tiles } => {
                 let gpu = pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?;
                 let candidates = match tiles.as_deref() {
@@ -166,11 +181,14 @@ mod cli {
                 };
                 println!("adapter: {}", gpu.adapter_summary());
                 for tiles in candidates {
-                    println!("batch {batch}, tiles {tiles}, mean of {reps} after a warm-up");
-                    pollster::block_on(webgan::bench::run(&gpu, batch, &tiles, reps, &only, &mut |row| {
-                        println!("{row}")
-                    }))
-                    .map_err(|e| e.to_string())?;
+                    println!(
+                        "tiles {tiles}, mean of {reps} after a warm-up; steps at batch 64, layers at batch {batch}"
+                    );
+                    let mut print = |row: webgan::bench::Row| println!("{row}");
+                    pollster::block_on(webgan::bench::run_steps(&gpu, &tiles, reps, &only, &mut print))
+                        .map_err(|e| e.to_string())?;
+                    pollster::block_on(webgan::bench::run(&gpu, batch, &tiles, reps, &only, &mut print))
+                        .map_err(|e| e.to_string())?;
                 }
                 Ok(())
             }

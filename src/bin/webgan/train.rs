@@ -8,6 +8,7 @@ use std::sync::Arc;
 use webgan::data::idx::load_mnist;
 use webgan::data::{load_folder, ImagePool, Sampler, SamplerState};
 use webgan::gpu::Gpu;
+use webgan::model::latent::normal_z;
 use webgan::model::ModelConfig;
 use webgan::rng::Rng;
 use webgan::train::{MetricsRing, Trainer};
@@ -39,9 +40,8 @@ fn load_data(path: &Path, cfg: &ModelConfig, max_images: Option<usize>) -> Resul
 }
 
 /// The fixed z of every sample grid, so successive grids show the same 64 draws learning.
-pub fn fixed_z(cfg: &ModelConfig, count: usize) -> Vec<f32> {
-    let mut rng = Rng::new(cfg.seed ^ 0xf1ed);
-    (0..count * cfg.z_dim).map(|_| rng.normal()).collect()
+fn fixed_z(cfg: &ModelConfig, count: usize) -> Vec<f32> {
+    normal_z(&mut Rng::new(cfg.seed ^ 0xf1ed), count, cfg.z_dim)
 }
 
 /// G's images for `z`, any count, in batches of the trainer's size.
@@ -134,7 +134,7 @@ pub fn run(opts: Options) -> Result<(), String> {
     let mut previous = None;
     while trainer.step < total && !stop.load(Ordering::SeqCst) {
         sampler.next_batch(&pool, cfg.batch, &mut real);
-        let z: Vec<f32> = (0..cfg.batch * cfg.z_dim).map(|_| rng.normal()).collect();
+        let z = normal_z(&mut rng, cfg.batch, cfg.z_dim);
         let submitted = trainer.step(&gpu, &real, &z);
         // At most two steps in flight: the CPU prepares the next batch while the GPU works.
         if let Some(index) = previous.replace(submitted) {
@@ -148,14 +148,20 @@ pub fn run(opts: Options) -> Result<(), String> {
                 return Err(format!("step {step}: a loss became {m:?}; not saving this state"));
             }
             let ips = (trainer.step - start_step) as f64 * cfg.batch as f64 / t0.elapsed().as_secs_f64();
-            bar.set_message(format!(
-                "epoch {:.2} D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2} {ips:.0} img/s",
+            let line = format!(
+                "epoch {:.2} D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2} {ips:.1} img/s",
                 sampler.epochs(),
                 m[0] + m[2],
                 m[4],
                 m[1],
                 m[3]
-            ));
+            );
+            if bar.is_hidden() {
+                // No terminal (a log file, CI): a plain line per readout instead of the bar.
+                println!("step {step}/{total} {line}");
+            } else {
+                bar.set_message(line);
+            }
         }
         bar.set_position(trainer.step as u64);
         if trainer.step % opts.sample_every == 0 {
