@@ -33,13 +33,13 @@ pub async fn adapter_report() -> Result<String, JsValue> {
     Ok(report(&gpu))
 }
 
-/// The kernel benchmark of `webgan-cli bench`, in the page: the same layers, passes and
-/// timing code ([`crate::bench::run`]), printing the same lines.
+/// The benchmark of `webgan-cli bench`, in the page: the same training steps, layers, passes
+/// and timing code ([`crate::bench::run_steps`], [`crate::bench::run`]), printing the same lines.
 ///
 /// `on_row` is called with one line of text at a time, as it is measured: first
-/// `adapter: ...`, then per tile shape a `batch ..., tiles ..., mean of ...` header followed by
-/// that shape's rows (each a [`crate::bench::Row`]'s `Display` text). `only` keeps the layers
-/// whose name contains it (`""`: all); `tiles` is `""` for the adapter's default, `"all"` for
+/// `adapter: ...`, then per tile shape a `tiles ..., mean of ...` header followed by that
+/// shape's rows (each a [`crate::bench::Row`]'s `Display` text). `only` keeps the models and
+/// layers whose name contains it (`""`: all); `tiles` is `""` for the adapter's default, `"all"` for
 /// [`Tiles::CANDIDATES`], or `"TMxTN/WG_MxWG_N"`. Fails with a JS `Error` on bad arguments, a
 /// missing WebGPU adapter, a GPU error, or when `on_row` throws (the run still finishes the
 /// layer in progress: rows cannot be refused half-way).
@@ -74,7 +74,8 @@ pub async fn run_benchmark(
     };
     emit(format!("adapter: {}", gpu.adapter_summary()));
     for tiles in candidates {
-        emit(format!("batch {batch}, tiles {tiles}, mean of {reps} after a warm-up"));
+        emit(format!("tiles {tiles}, mean of {reps} after a warm-up; steps at batch 64, layers at batch {batch}"));
+        crate::bench::run_steps(&gpu, &tiles, reps, &only, &mut |row| emit(row.to_string())).await.map_err(js_error)?;
         crate::bench::run(&gpu, batch, &tiles, reps, &only, &mut |row| emit(row.to_string()))
             .await
             .map_err(js_error)?;
