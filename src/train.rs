@@ -269,8 +269,10 @@ impl MetricsRing {
         true
     }
 
-    /// The metrics whose copies have arrived, oldest first, as (step, values). Never blocks.
-    pub fn collect(&mut self, #[allow(unused)] gpu: &Gpu) -> Result<Vec<(u32, [f32; METRICS])>, GpuError> {
+    /// The metrics whose copies have arrived, oldest first, as (step, values). Never blocks
+    /// (natively it polls the device once; in the browser the event loop delivers the maps).
+    #[cfg_attr(target_arch = "wasm32", allow(unused_variables))]
+    pub fn collect(&mut self, gpu: &Gpu) -> Result<Vec<(u32, [f32; METRICS])>, GpuError> {
         #[cfg(not(target_arch = "wasm32"))]
         let _ = gpu.device.poll(wgpu::PollType::Poll);
         let mut out = Vec::new();
