@@ -13,6 +13,8 @@
 #                        on SwiftShader here), printing rows as they are measured. Defaults: batch
 #                        64, reps 2, every layer, the adapter's tiles. CPU adapters are slow: try
 #                        `./build.sh bench --batch 4 --reps 1 --only "D conv"` first.
+#   ./build.sh pages     build, then only the page tests (www/index.html in headless Chromium);
+#                        PAGE_TESTS=TEXT runs those whose name contains TEXT
 #   ./build.sh deps      only install what `test` needs
 #   ./build.sh help      this text
 #
@@ -20,6 +22,7 @@
 #   PORT, HOST                 where `serve` listens (8000, 127.0.0.1)
 #   NATIVE_TIMEOUT             seconds for the native test phase, build included (1800)
 #   BROWSER_TIMEOUT            seconds for the browser test phase, build included (1800)
+#   PAGE_TIMEOUT               seconds for the page test phase, build included (2400)
 #   WASM_BINDGEN_TEST_TIMEOUT  seconds one wasm test binary may run in the browser (900)
 #   BENCH_TIMEOUT              seconds each half of `bench` may run, native build included (3600)
 #   BENCH_SCREENSHOT           `bench`: save a PNG of bench.html, as it ended, to this path
@@ -204,314 +207,12 @@ serve() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# The web helper: one Python program (standard library only) for everything that needs a web
-# server or a browser, so `serve`, the WebGPU preflight and `bench` share one www/ server and
-# one WebDriver client.
-#
-#   webgan_py serve HOST PORT               serve www/ until Ctrl-C
-#   webgan_py preflight DRIVER CAPS         prove headless Chromium has WebGPU (see below)
-#   webgan_py bench DRIVER CAPS LIMIT SHOT BATCH REPS ONLY TILES
-#                                           run www/bench.html, print its lines as they come;
-#                                           empty BATCH/REPS/ONLY/TILES: the page's default,
-#                                           empty SHOT: no screenshot
-#
-# Browsers come from chromedriver with CAPS (webdriver.json) plus the flags
-# wasm-bindgen-test-runner adds, so what works here works in `./build.sh test` and vice versa.
-# Time limits are kept inside Python (SIGALRM), so that on a timeout, Ctrl-C or SIGTERM the
-# browser session is closed and chromedriver stopped instead of being left behind.
+# The web helper: tests/page/web.py (Python, standard library only) does everything that needs a
+# web server or a browser: serve, the WebGPU preflight, bench, the page tests.
 # ---------------------------------------------------------------------------------------------
 
 webgan_py() {
-    python3 - "$@" <<'PY'
-import base64, functools, http.server, json, signal, socket, subprocess, sys, threading, time
-import urllib.error, urllib.parse, urllib.request
-
-
-class Fail(Exception):
-    """A failure to report as one `build.sh: error: ...` line."""
-
-
-class Www(http.server.SimpleHTTPRequestHandler):
-    # Explicit types: browsers refuse to stream-compile wasm served with any other type, and
-    # module scripts need a JavaScript type; the platform's mime.types may lack either.
-    extensions_map = {
-        **http.server.SimpleHTTPRequestHandler.extensions_map,
-        ".wasm": "application/wasm",
-        ".js": "text/javascript",
-        ".mjs": "text/javascript",
-        ".json": "application/json",
-        ".css": "text/css",
-        ".html": "text/html",
-        ".png": "image/png",
-        ".safetensors": "application/octet-stream",
-    }
-    quiet = False
-
-    def end_headers(self):
-        self.send_header("Cache-Control", "no-store")  # a rebuilt pkg/ is picked up on reload
-        super().end_headers()
-
-    def log_message(self, *args):
-        if not self.quiet:
-            super().log_message(*args)
-
-
-class QuietWww(Www):
-    quiet = True
-
-
-def serve_in_background(handler):
-    """A loopback server on a free port, serving from a daemon thread."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def limit_time(seconds, what):
-    """Raises Fail in the main thread after `seconds`, whatever it is blocked in."""
-    def expired(signum, frame):
-        raise Fail(f"{what}: timed out after {seconds} s")
-    signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-
-
-class Browser:
-    """chromedriver plus one headless Chromium session; a context manager that always cleans up."""
-
-    def __init__(self, driver, caps_file, console_log=False):
-        self.driver, self.caps_file, self.console_log = driver, caps_file, console_log
-        self.proc = self.sid = None
-
-    def call(self, method, path, body=None, timeout=90):
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                return json.load(r)
-        except urllib.error.HTTPError as e:
-            raise Fail(f"chromedriver said {e.code}: {e.read().decode(errors='replace')[:2000]}")
-        except OSError as e:
-            raise Fail(f"chromedriver did not answer {method} {path}: {e}")
-
-    def cmd(self, method, path, body=None, timeout=90):
-        """A command in this session: `path` is relative to /session/{id}."""
-        return self.call(method, f"/session/{self.sid}{path}", body, timeout)["value"]
-
-    def __enter__(self):
-        port = free_port()
-        self.base = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen([self.driver, f"--port={port}"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(300):
-                if self.proc.poll() is not None:
-                    raise Fail(f"chromedriver ({self.driver}) exited with status {self.proc.returncode}")
-                try:
-                    urllib.request.urlopen(self.base + "/status", timeout=1).read()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            else:
-                raise Fail(f"chromedriver ({self.driver}) did not start listening on port {port}")
-            with open(self.caps_file) as f:
-                caps = json.load(f)
-            opts = caps.setdefault("goog:chromeOptions", {})
-            opts["args"] = opts.get("args", []) + ["headless", "disable-dev-shm-usage", "no-sandbox"]
-            if self.console_log:
-                caps["goog:loggingPrefs"] = {"browser": "ALL"}
-            self.sid = self.call("POST", "/session", {"capabilities": {"alwaysMatch": caps}})["value"]["sessionId"]
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        signal.alarm(0)  # cleaning up must not be cut short by the time limit
-        try:
-            if self.sid is not None:
-                self.call("DELETE", f"/session/{self.sid}", timeout=30)
-        except Exception:
-            pass
-        finally:
-            self.sid = None
-            if self.proc is not None and self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-
-    def console(self):
-        """The page's console messages so far (needs console_log=True), one string each."""
-        try:
-            entries = self.cmd("POST", "/se/log", {"type": "browser"}, timeout=30)
-        except Fail:
-            return []
-        return [f"{e.get('level', '?')}: {e.get('message', '')}" for e in entries]
-
-
-def serve(host, port):
-    try:
-        server = http.server.ThreadingHTTPServer((host, int(port)), functools.partial(Www, directory="www"))
-    except OSError as e:
-        raise Fail(f"cannot listen on {host}:{port}: {e.strerror} (set PORT to use another port)")
-    print(f"Serving www/ at http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-
-
-PREFLIGHT_PAGE = b"<!doctype html><title>webgpu preflight</title>"
-PREFLIGHT_SCRIPT = """
-const done = arguments[arguments.length - 1];
-(async () => {
-  if (!navigator.gpu) return 'navigator.gpu is missing (isSecureContext=' + isSecureContext + ')';
-  const adapter = await navigator.gpu.requestAdapter();
-  if (!adapter) return 'navigator.gpu.requestAdapter() returned null';
-  const device = await adapter.requestDevice();
-  const module = device.createShaderModule({ code: `
-    @group(0) @binding(0) var<storage, read_write> b: array<u32>;
-    @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) {
-      if (g.x < arrayLength(&b)) { b[g.x] = 2u * g.x; }
-    }` });
-  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-  const buf = device.createBuffer({ size: 1024, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-  const rb = device.createBuffer({ size: 1024, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const bind = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: buf } }] });
-  const enc = device.createCommandEncoder();
-  const pass = enc.beginComputePass();
-  pass.setPipeline(pipeline); pass.setBindGroup(0, bind); pass.dispatchWorkgroups(4); pass.end();
-  enc.copyBufferToBuffer(buf, 0, rb, 0, 1024);
-  device.queue.submit([enc.finish()]);
-  await rb.mapAsync(GPUMapMode.READ);
-  const last = new Uint32Array(rb.getMappedRange())[255];
-  if (last !== 510) return 'compute shader wrote ' + last + ' instead of 510';
-  const i = adapter.info || {};
-  return 'OK ' + [i.vendor, i.architecture, i.description].filter(Boolean).join(' / ');
-})().then(done, (e) => done('error: ' + e));
-"""
-
-
-class PreflightPage(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(PREFLIGHT_PAGE)))
-        self.end_headers()
-        self.wfile.write(PREFLIGHT_PAGE)
-
-    def log_message(self, *args):
-        pass
-
-
-def preflight(driver, caps_file):
-    limit_time(120, "WebGPU preflight")
-    page = serve_in_background(PreflightPage)
-    try:
-        with Browser(driver, caps_file) as b:
-            b.cmd("POST", "/timeouts", {"script": 60000})
-            b.cmd("POST", "/url", {"url": f"http://127.0.0.1:{page.server_address[1]}/"})
-            result = b.cmd("POST", "/execute/async", {"script": PREFLIGHT_SCRIPT, "args": []})
-    finally:
-        page.shutdown()
-    if not isinstance(result, str) or not result.startswith("OK"):
-        raise Fail(f"WebGPU is NOT available in headless Chromium with webdriver.json's flags: {result}")
-    print(f"WebGPU in headless Chromium: {result[3:] or 'adapter (no info)'}")
-
-
-# What bench.js keeps in window.benchResult, from line `seen` on (so each poll stays small).
-BENCH_POLL = """
-const r = window.benchResult;
-return r ? { done: !!r.done, error: r.error ?? null, lines: r.lines.slice(arguments[0]) } : null;
-"""
-BENCH_POLL_SECONDS = 2
-BENCH_START_SECONDS = 120  # to load the page and the wasm, before window.benchResult must exist
-
-
-def bench(driver, caps_file, limit, screenshot, batch, reps, only, tiles):
-    limit = int(limit)
-    # The page's own limit is `limit`; this backstop catches a WebDriver call that hangs.
-    limit_time(limit + 120, "browser benchmark")
-    www = serve_in_background(functools.partial(QuietWww, directory="www"))
-    query = urllib.parse.urlencode(
-        [(k, v) for k, v in (("batch", batch), ("reps", reps), ("only", only), ("tiles", tiles)) if v],
-        quote_via=urllib.parse.quote)
-    url = f"http://127.0.0.1:{www.server_address[1]}/bench.html" + (f"?{query}" if query else "")
-    print(f"browser: {url}", file=sys.stderr, flush=True)
-    error = None
-    start = time.monotonic()
-    try:
-        with Browser(driver, caps_file, console_log=True) as b:
-            try:
-                b.cmd("POST", "/timeouts", {"script": 60000, "pageLoad": BENCH_START_SECONDS * 1000})
-                b.cmd("POST", "/url", {"url": url}, timeout=BENCH_START_SECONDS + 30)
-                seen = 0
-                while True:
-                    r = b.cmd("POST", "/execute/sync", {"script": BENCH_POLL, "args": [seen]})
-                    elapsed = time.monotonic() - start
-                    if r is None:
-                        if elapsed > BENCH_START_SECONDS:
-                            error = f"bench.html did not set window.benchResult within {BENCH_START_SECONDS} s"
-                            break
-                    else:
-                        for line in r["lines"]:
-                            print(line, flush=True)
-                        seen += len(r["lines"])
-                        if r["error"]:
-                            error = r["error"]
-                            break
-                        if r["done"]:
-                            break
-                    if elapsed > limit:
-                        error = f"timed out after {limit} s (BENCH_TIMEOUT) with {seen} lines"
-                        break
-                    time.sleep(BENCH_POLL_SECONDS)
-            except Fail as e:
-                error = str(e)
-            signal.alarm(0)
-            if screenshot:
-                try:
-                    png = base64.b64decode(b.cmd("GET", "/screenshot", timeout=60))
-                    with open(screenshot, "wb") as f:
-                        f.write(png)
-                    print(f"browser: screenshot of bench.html in {screenshot}", file=sys.stderr, flush=True)
-                except (Fail, OSError) as e:
-                    print(f"browser: no screenshot: {e}", file=sys.stderr, flush=True)
-            if error:
-                console = b.console()
-                if console:
-                    print("browser console (last 40 messages):", file=sys.stderr)
-                    for line in console[-40:]:
-                        print(f"  {line[:500]}", file=sys.stderr)
-    finally:
-        www.shutdown()
-    if error:
-        raise Fail(f"browser benchmark failed: {error}")
-    print(f"browser: done in {time.monotonic() - start:.1f} s", file=sys.stderr, flush=True)
-
-
-def on_sigterm(signum, frame):
-    raise SystemExit(128 + signum)  # unwinds through the `with`/`finally` blocks that clean up
-
-
-COMMANDS = {"serve": serve, "preflight": preflight, "bench": bench}
-signal.signal(signal.SIGTERM, on_sigterm)
-try:
-    COMMANDS[sys.argv[1]](*sys.argv[2:])
-except Fail as e:
-    sys.exit(f"build.sh: error: {e}")
-except KeyboardInterrupt:
-    sys.exit(130)
-PY
+    python3 tests/page/web.py "$@"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -552,6 +253,15 @@ run_phase() {
     return 0
 }
 
+# Builds www/pkg, then runs the page tests (tests/page/page_tests.py; PAGE_TESTS=text runs only
+# those whose name contains it). Screenshots go to $TARGET_DIR/page-shots.
+run_pages() {
+    build_deps
+    ensure_runtime_dir
+    quietly wasm-build.log build
+    webgan_py pages "$(chromedriver_path)" webdriver.json "$TARGET_DIR/page-shots"
+}
+
 run_tests() {
     test_deps
     ensure_runtime_dir
@@ -572,22 +282,32 @@ run_tests() {
         env CHROMEDRIVER="$driver" wasm-pack test --headless --chrome --chromedriver "$driver" \
         --mode no-install --release -- --lib --test '*'
     browser_rc=$PHASE_RC
+
+    # The page itself (www/index.html) in headless Chromium: tests/page/page_tests.py.
+    local page_log=$LOG_DIR/page-tests.log page_rc
+    run_phase page "${PAGE_TIMEOUT:-2400}" "$page_log" \
+        "$0" pages
+    page_rc=$PHASE_RC
     if [ "$preflight_rc" -ne 0 ]; then
         say "browser: FAILED: headless Chromium has no WebGPU with webdriver.json's flags (see above)"
         [ "$browser_rc" -ne 0 ] || browser_rc=1
     fi
 
-    local np nf bp bf native_ran browser_ran
+    local np nf bp bf pp pf native_ran browser_ran page_ran
     read -r np nf < <(count_results "$native_log")
     read -r bp bf < <(count_results "$browser_log" nodoc)
+    read -r pp pf < <(count_results "$page_log")
     native_ran=$((np + nf))
     browser_ran=$((bp + bf))
+    page_ran=$((pp + pf))
     # A phase that failed without a failing test (build error, crash, timeout) counts as one failure.
     [ "$native_rc" -ne 0 ] && [ "$nf" -eq 0 ] && nf=1
     [ "$browser_rc" -ne 0 ] && [ "$bf" -eq 0 ] && bf=1
+    [ "$page_rc" -ne 0 ] && [ "$pf" -eq 0 ] && pf=1
     local status=0
     [ "$native_rc" -eq 0 ] || status=1
     [ "$browser_rc" -eq 0 ] || status=1
+    [ "$page_rc" -eq 0 ] || status=1
     if [ "$browser_ran" -eq 0 ]; then
         say "browser: no browser tests ran: that is a failure"
         bf=1
@@ -596,7 +316,8 @@ run_tests() {
     echo
     echo "native tests:  $native_ran ran, $np passed, $nf failed (exit $native_rc)"
     echo "browser tests: $browser_ran ran, $bp passed, $bf failed (exit $browser_rc)"
-    echo "$((np + bp)) passed, $((nf + bf)) failed"
+    echo "page tests:    $page_ran ran, $pp passed, $pf failed (exit $page_rc; screenshots in $TARGET_DIR/page-shots)"
+    echo "$((np + bp + pp)) passed, $((nf + bf + pf)) failed"
     return "$status"
 }
 
@@ -669,8 +390,9 @@ case "${1:-build}" in
     build) build ;;
     serve) build && serve ;;
     test) run_tests ;;
+    pages) run_pages ;;
     bench) shift && run_bench "$@" ;;
     deps) test_deps ;;
     -h | --help | help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" ;;
-    *) die "unknown command '$1' (build, serve, test, bench, deps, help)" ;;
+    *) die "unknown command '$1' (build, serve, test, pages, bench, deps, help)" ;;
 esac

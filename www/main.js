@@ -1,83 +1,87 @@
-// The page's entry point: a static ES module, no bundler. It loads the wasm package that
-// `./build.sh` writes to ./pkg and, for now, reports which WebGPU adapter training would use.
+// The page's entry point (a static ES module, no bundler): loads the wasm package that
+// `./build.sh` writes to ./pkg, opens WebGPU (or says plainly why not), then starts the
+// gallery of pretrained generators and the training panel.
+//
+// `window.webgan` exposes the page's state for people poking in the console and for the page
+// tests (tests/page): timings, gallery status, training progress, the last checkpoint.
 
+import { startGallery } from './gallery.js';
+import { startTraining } from './training.js';
+
+const state = (window.webgan = { webgpu: 'pending', firstGridMs: null, gallery: {}, errors: [] });
 const status = document.getElementById('status');
-const table = document.getElementById('report');
 
-function fail(message) {
-  status.className = 'status error';
-  status.textContent = message;
-  document.body.dataset.webgpu = 'unavailable';
-  console.error(message);
+function show(kind, text) {
+  status.className = `status ${kind}`;
+  status.textContent = text;
 }
 
-function row(cells) {
-  const tr = document.createElement('tr');
-  cells.forEach((text, i) => {
-    const td = document.createElement('td');
-    td.textContent = text;
-    if (i === 0) td.className = 'label';
-    else if (/^\d+$/.test(text)) td.className = 'num';
-    tr.appendChild(td);
-  });
-  table.tBodies[0].appendChild(tr);
+// Why there is no WebGPU, in words a user can act on; null when there is.
+function missingWebGpu() {
+  if ('gpu' in navigator) return null;
+  return window.isSecureContext
+    ? 'this browser has no WebGPU, or it is switched off (Chrome and Edge 113+, Safari 26+, Firefox 141+ on Windows have it)'
+    : 'this page is not a secure context (serve it from https:// or http://localhost)';
 }
 
-// What the browser itself says about the adapter: wgpu does not carry the vendor and
-// architecture strings over, so read them here.
+// What the browser itself says about the adapter (wgpu does not carry vendor and architecture over).
 async function browserAdapterInfo() {
-  const adapter = await navigator.gpu.requestAdapter();
-  if (!adapter) throw new Error('navigator.gpu.requestAdapter() returned null (no usable GPU adapter; in Chromium on Linux try --enable-unsafe-webgpu)');
-  const info = adapter.info ?? {};
-  return [info.vendor, info.architecture, info.description].filter(Boolean).join(' / ') || '(not exposed)';
+  try {
+    const info = (await navigator.gpu.requestAdapter())?.info ?? {};
+    return [info.vendor, info.architecture, info.description].filter(Boolean).join(' / ');
+  } catch {
+    return '';
+  }
+}
+
+function fillReport(report) {
+  const table = document.getElementById('report');
+  for (const line of report.split('\n')) {
+    const m = /^([^:]+): (.*?)(?: \[default (\d+)\])?$/.exec(line);
+    if (!m) continue;
+    const tr = table.tBodies[0].insertRow();
+    for (const text of [m[1], m[2], m[3] ?? '']) tr.insertCell().textContent = text;
+  }
+  table.hidden = false;
 }
 
 async function main() {
-  if (!('gpu' in navigator)) {
-    const why = window.isSecureContext
-      ? 'navigator.gpu is missing (this browser has no WebGPU, or it is switched off)'
-      : 'navigator.gpu is missing because this page is not a secure context (serve it from https:// or http://localhost)';
-    fail(`WebGPU is not available in this browser: ${why}.`);
-    return;
-  }
-
-  let vendor;
-  try {
-    vendor = await browserAdapterInfo();
-  } catch (e) {
-    fail(`WebGPU is not available in this browser: ${e.message ?? e}.`);
-    return;
-  }
-
   let wasm;
   try {
     wasm = await import('./pkg/webgan.js');
     await wasm.default();
   } catch (e) {
-    fail(`Could not load the wasm package (./pkg/webgan.js): ${e.message ?? e}. Run ./build.sh to build it.`);
+    show('error', `Could not load the wasm package (./pkg/webgan.js): ${e.message ?? e}. Run ./build.sh to build it.`);
+    state.webgpu = 'no-wasm';
     return;
   }
 
-  let report;
-  try {
-    report = await wasm.adapter_report();
-  } catch (e) {
-    fail(`WebGPU is not available in this browser: ${e.message ?? e}.`);
-    return;
+  let gpu = null;
+  let why = missingWebGpu();
+  if (!why) {
+    try {
+      gpu = await wasm.WebGpu.open();
+    } catch (e) {
+      why = e.message ?? String(e);
+    }
   }
+  if (gpu) {
+    const report = gpu.report();
+    const vendor = await browserAdapterInfo();
+    show('ok', `WebGPU: ${[vendor, report.split('\n')[0].replace(/^adapter: /, '')].filter(Boolean).join(' — ')}`);
+    fillReport(report);
+    state.webgpu = 'ok';
+  } else {
+    show('error', `WebGPU is not available: ${why}. The samples below are drawn on the CPU instead; training needs WebGPU.`);
+    state.webgpu = 'unavailable';
+  }
+  document.body.dataset.webgpu = state.webgpu;
 
-  // `label: value [default d]` lines from src/web/mod.rs.
-  const lines = report.split('\n');
-  const summary = lines.find((l) => l.startsWith('adapter: '))?.slice('adapter: '.length) ?? '';
-  status.className = 'status ok';
-  status.textContent = `WebGPU adapter: ${vendor} — ${summary}`;
-  row(['vendor / architecture', vendor, '']);
-  for (const line of lines) {
-    const m = /^([^:]+): (.*?)(?: \[default (\d+)\])?$/.exec(line);
-    if (m && m[1] !== 'adapter') row([m[1], m[2], m[3] ?? '']);
-  }
-  table.hidden = false;
-  document.body.dataset.webgpu = 'ok';
+  startGallery(wasm, gpu, state);
+  if (gpu) startTraining(wasm, gpu, state);
 }
 
-main().catch((e) => fail(`Unexpected error: ${e?.stack ?? e}`));
+main().catch((e) => {
+  state.errors.push(String(e?.stack ?? e));
+  show('error', `Unexpected error: ${e?.message ?? e}`);
+});

@@ -90,6 +90,27 @@ pub fn load_folder(
     channels: usize,
     max_images: Option<usize>,
 ) -> Result<(ImagePool, FolderReport), DataError> {
+    load_folder_cropped(root, size, channels, max_images, None)
+}
+
+/// A pixel box cut from every image before the square centre crop and resize (e.g. the face
+/// region of aligned CelebA), clipped to the image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Crop {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// [`load_folder`], each image first cut to `crop` when one is given.
+pub fn load_folder_cropped(
+    root: &Path,
+    size: usize,
+    channels: usize,
+    max_images: Option<usize>,
+    crop: Option<Crop>,
+) -> Result<(ImagePool, FolderReport), DataError> {
     let mut pool = ImagePool::new(size, channels);
     let mut report = FolderReport::default();
     let mut files = Vec::new();
@@ -112,7 +133,7 @@ pub fn load_folder(
         // Never decode more files than images still wanted, so truncated_by_limit is exact.
         let chunk = (limit - pool.len()).min(64 * threads).min(files.len() - next);
         let paths = &files[next..next + chunk];
-        for (path, result) in paths.iter().zip(decode_all(paths, size, channels, threads)) {
+        for (path, result) in paths.iter().zip(decode_all(paths, size, channels, crop, threads)) {
             match result {
                 Ok(chw) => {
                     pool.push(&chw);
@@ -213,9 +234,16 @@ fn walk(
 }
 
 /// Decodes and preprocesses `paths` on up to `threads` threads; results in the order of `paths`.
-fn decode_all(paths: &[PathBuf], size: usize, channels: usize, threads: usize) -> Vec<Result<Vec<u8>, String>> {
-    let run =
-        |part: &[PathBuf]| -> Vec<Result<Vec<u8>, String>> { part.iter().map(|p| decode(p, size, channels)).collect() };
+fn decode_all(
+    paths: &[PathBuf],
+    size: usize,
+    channels: usize,
+    crop: Option<Crop>,
+    threads: usize,
+) -> Vec<Result<Vec<u8>, String>> {
+    let run = |part: &[PathBuf]| -> Vec<Result<Vec<u8>, String>> {
+        part.iter().map(|p| decode(p, size, channels, crop)).collect()
+    };
     if threads <= 1 || paths.len() < 2 {
         return run(paths);
     }
@@ -227,7 +255,7 @@ fn decode_all(paths: &[PathBuf], size: usize, channels: usize, threads: usize) -
 }
 
 /// One file to CHW u8, or the reason it is skipped.
-fn decode(path: &Path, size: usize, channels: usize) -> Result<Vec<u8>, String> {
+fn decode(path: &Path, size: usize, channels: usize, crop: Option<Crop>) -> Result<Vec<u8>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{UNREADABLE}: {e}"))?;
     if bytes.is_empty() {
         return Err(format!("{NOT_IMAGE}: empty file"));
@@ -247,6 +275,9 @@ fn decode(path: &Path, size: usize, channels: usize) -> Result<Vec<u8>, String> 
         let orientation = decoder.orientation().map_err(why)?;
         let mut img = DynamicImage::from_decoder(decoder).map_err(why)?;
         img.apply_orientation(orientation);
+        if let Some(c) = crop {
+            img = img.crop_imm(c.x, c.y, c.width, c.height); // clipped to the image
+        }
         if img.width() == 0 || img.height() == 0 {
             return Err(format!("{CORRUPT}: {}x{} pixels", img.width(), img.height()));
         }

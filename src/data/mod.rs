@@ -22,7 +22,7 @@ pub mod sampler;
 pub mod folder;
 
 #[cfg(not(target_arch = "wasm32"))]
-pub use folder::{load_folder, preprocess, FolderReport};
+pub use folder::{load_folder, load_folder_cropped, preprocess, Crop, FolderReport};
 pub use idx::{mnist_pool, read_idx_images, read_idx_labels, IdxImages};
 pub use pool::ImagePool;
 pub use sampler::{Sampler, SamplerState};

@@ -31,6 +31,8 @@ pub enum CheckpointError {
     Malformed(String),
     /// A safetensors file, but not a webgan checkpoint of this format (the "format" found).
     Format(Option<String>),
+    /// Neither a checkpoint nor generator weights (the "format" found).
+    NotWeights(Option<String>),
     /// Made for another architecture: one line per differing field.
     Architecture(Vec<String>),
     /// A metadata value missing or unreadable.
@@ -46,6 +48,11 @@ impl fmt::Display for CheckpointError {
             CheckpointError::Format(found) => {
                 let found = found.as_deref().map_or("none".to_string(), |s| format!("{s:?}"));
                 write!(f, "not a webgan checkpoint: format is {found}, expected {FORMAT:?}")
+            }
+            CheckpointError::NotWeights(found) => {
+                let found = found.as_deref().map_or("none".to_string(), |s| format!("{s:?}"));
+                let gen = super::weights::FORMAT;
+                write!(f, "not webgan weights: format is {found}, expected {FORMAT:?} or {gen:?}")
             }
             CheckpointError::Architecture(diffs) => {
                 write!(f, "checkpoint is for a different architecture: {}", diffs.join("; "))
@@ -116,7 +123,7 @@ pub fn hyperparameters(cfg: &ModelConfig) -> Vec<(&'static str, String)> {
 }
 
 /// PyTorch's shape of parameter `name` of `layer`.
-fn param_shape(layer: &LayerSpec, name: &str) -> Vec<usize> {
+pub(super) fn param_shape(layer: &LayerSpec, name: &str) -> Vec<usize> {
     match (*layer, name) {
         (LayerSpec::Linear { d_in, d_out }, "weight") => vec![d_out, d_in],
         (LayerSpec::Linear { d_out: c, .. }, "bias")
@@ -130,7 +137,7 @@ fn param_shape(layer: &LayerSpec, name: &str) -> Vec<usize> {
 }
 
 /// (name, shape) of every tensor a network stores: parameters, Adam m, Adam v, running statistics.
-fn tensor_layout(spec: &NetSpec) -> Vec<(String, Vec<usize>)> {
+pub(super) fn tensor_layout(spec: &NetSpec) -> Vec<(String, Vec<usize>)> {
     let params: Vec<(String, Vec<usize>)> = spec
         .params()
         .iter()
@@ -180,17 +187,25 @@ impl TrainState {
 
 /// The parsed file and its string metadata, once the format is known to be ours.
 fn open(bytes: &[u8]) -> Result<(SafeTensors<'_>, BTreeMap<String, String>), CheckpointError> {
+    open_as(bytes, FORMAT)
+}
+
+/// [`open`] for files of format `format`.
+pub(super) fn open_as<'a>(
+    bytes: &'a [u8],
+    format: &str,
+) -> Result<(SafeTensors<'a>, BTreeMap<String, String>), CheckpointError> {
     let malformed = |e: safetensors::SafeTensorError| CheckpointError::Malformed(e.to_string());
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(malformed)?;
     let meta: BTreeMap<String, String> =
         header.metadata().iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
     match meta.get("format") {
-        Some(f) if f == FORMAT => Ok((SafeTensors::deserialize(bytes).map_err(malformed)?, meta)),
+        Some(f) if f == format => Ok((SafeTensors::deserialize(bytes).map_err(malformed)?, meta)),
         found => Err(CheckpointError::Format(found.cloned())),
     }
 }
 
-fn field<T: FromStr>(meta: &BTreeMap<String, String>, key: &str) -> Result<T, CheckpointError> {
+pub(super) fn field<T: FromStr>(meta: &BTreeMap<String, String>, key: &str) -> Result<T, CheckpointError> {
     let value = meta.get(key).ok_or_else(|| CheckpointError::Metadata(format!("no {key:?} in the metadata")))?;
     value.parse().map_err(|_| CheckpointError::Metadata(format!("{key}={value:?} is unreadable")))
 }
@@ -204,7 +219,7 @@ fn variant<T: fmt::Debug + Copy>(meta: &BTreeMap<String, String>, key: &str, all
         .ok_or_else(|| CheckpointError::Metadata(format!("unknown {key} {value:?}")))
 }
 
-fn parse_config(meta: &BTreeMap<String, String>) -> Result<ModelConfig, CheckpointError> {
+pub(super) fn parse_config(meta: &BTreeMap<String, String>) -> Result<ModelConfig, CheckpointError> {
     Ok(ModelConfig {
         kind: variant(meta, "kind", &[Kind::Dcgan, Kind::Basic])?,
         image_size: field(meta, "image_size")?,

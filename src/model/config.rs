@@ -117,9 +117,89 @@ impl ModelConfig {
     }
 }
 
+impl ModelConfig {
+    /// This config with fields replaced by `key=value` words (as the page's controls send them):
+    /// kind (dcgan|basic), size, channels, z, ngf, ndf, kernel (seed5x5|k4s2p1), batch, lr,
+    /// beta1, seed. Unknown keys and unreadable values are refused with their name; the result
+    /// is validated.
+    pub fn with_options(&self, options: &str) -> Result<ModelConfig, String> {
+        let mut cfg = self.clone();
+        for word in options.split_whitespace() {
+            let (key, value) = word.split_once('=').ok_or(format!("option {word:?} is not key=value"))?;
+            let bad = || format!("option {key}: {value:?} is not a valid value");
+            let int = || value.parse::<usize>().map_err(|_| bad());
+            let float = || value.parse::<f32>().ok().filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(bad);
+            match key {
+                "kind" => {
+                    cfg.kind = match value {
+                        "dcgan" => Kind::Dcgan,
+                        "basic" => Kind::Basic,
+                        _ => return Err(bad()),
+                    }
+                }
+                "kernel" => {
+                    cfg.kernel = match value {
+                        "seed5x5" => KernelForm::Seed5x5,
+                        "k4s2p1" => KernelForm::K4S2P1,
+                        _ => return Err(bad()),
+                    }
+                }
+                "size" => cfg.image_size = int()?,
+                "channels" => cfg.channels = int()?,
+                "z" => cfg.z_dim = int()?,
+                "ngf" => cfg.ngf = int()?,
+                "ndf" => cfg.ndf = int()?,
+                "batch" => cfg.batch = int()?,
+                "lr" => cfg.adam.lr = float()?,
+                "beta1" => cfg.adam.beta1 = float()?.min(0.9999),
+                "seed" => cfg.seed = value.parse().map_err(|_| bad())?,
+                _ => return Err(format!("unknown option {key:?}")),
+            }
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The `key=value` words [`ModelConfig::with_options`] reads, for every field it sets.
+    pub fn options(&self) -> String {
+        format!(
+            "kind={} size={} channels={} z={} ngf={} ndf={} kernel={} batch={} lr={} beta1={} seed={}",
+            format!("{:?}", self.kind).to_lowercase(),
+            self.image_size,
+            self.channels,
+            self.z_dim,
+            self.ngf,
+            self.ndf,
+            format!("{:?}", self.kernel).to_lowercase(),
+            self.batch,
+            self.adam.lr,
+            self.adam.beta1,
+            self.seed
+        )
+    }
+}
+
 impl fmt::Display for ModelConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let arch: Vec<String> = self.architecture().iter().map(|(k, v)| format!("{k}={v}")).collect();
         write!(f, "{} batch={} lr={} beta1={}", arch.join(" "), self.batch, self.adam.lr, self.adam.beta1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_round_trip_and_name_what_is_wrong() {
+        let cfg = ModelConfig::mnist().with_options("kind=basic size=64 channels=3 ngf=16 lr=0.001 batch=8").unwrap();
+        assert_eq!((cfg.kind, cfg.image_size, cfg.channels, cfg.ngf, cfg.batch), (Kind::Basic, 64, 3, 16, 8));
+        assert_eq!(ModelConfig::faces().with_options(&cfg.options()).unwrap(), cfg);
+        for (bad, says) in
+            [("size=48", "power of two"), ("colour=red", "colour"), ("lr=-1", "lr"), ("ngf", "key=value")]
+        {
+            let err = ModelConfig::mnist().with_options(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
     }
 }

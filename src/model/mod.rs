@@ -4,9 +4,11 @@
 pub mod checkpoint;
 pub mod config;
 pub mod cpu;
+pub mod generate;
 pub mod latent;
 pub mod network;
 pub mod spec;
+pub mod weights;
 
 pub use config::{KernelForm, Kind, ModelConfig};
 pub use network::Network;

@@ -5,6 +5,13 @@
 //! Errors cross into JavaScript as `Error` objects whose message is the Rust `Display` text,
 //! so the page can show them verbatim.
 
+mod painter;
+mod session;
+
+pub use painter::Painter;
+pub use session::{Dataset, Session};
+
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 use crate::gpu::{Gpu, Tiles};
@@ -12,6 +19,31 @@ use crate::gpu::{Gpu, Tiles};
 /// A JS `Error` whose message is `e`'s `Display` text.
 fn js_error(e: impl std::fmt::Display) -> JsValue {
     js_sys::Error::new(&e.to_string()).into()
+}
+
+/// The page's one GPU device, shared by every painter and training session (buffers of one
+/// device cannot be used on another).
+#[wasm_bindgen]
+pub struct WebGpu {
+    gpu: Rc<Gpu>,
+}
+
+#[wasm_bindgen]
+impl WebGpu {
+    /// Opens the adapter and device; fails with a JS `Error` naming why when there is none.
+    pub async fn open() -> Result<WebGpu, JsValue> {
+        Ok(WebGpu { gpu: Rc::new(Gpu::new().await.map_err(js_error)?) })
+    }
+
+    /// The adapter and its limits, one `label: value [default d]` per line (see [`adapter_report`]).
+    pub fn report(&self) -> String {
+        report(&self.gpu)
+    }
+
+    /// Destroys the device, as a lost GPU would (the page's recovery path is tested with it).
+    pub fn destroy(&self) {
+        self.gpu.device.destroy();
+    }
 }
 
 /// Runs once when the module is instantiated: route Rust panics to `console.error` with a

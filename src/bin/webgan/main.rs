@@ -3,9 +3,13 @@
 #![cfg_attr(target_arch = "wasm32", allow(unused))]
 
 #[cfg(not(target_arch = "wasm32"))]
+mod export;
+#[cfg(not(target_arch = "wasm32"))]
 mod grid;
 #[cfg(not(target_arch = "wasm32"))]
 mod sample;
+#[cfg(not(target_arch = "wasm32"))]
+mod score;
 #[cfg(not(target_arch = "wasm32"))]
 mod train;
 
@@ -51,6 +55,33 @@ mod cli {
             strip: PathBuf,
             #[arg(long, default_value_t = 1)]
             seed: u64,
+        },
+        /// The sliced Wasserstein distance (x1e3 per pyramid level, Karras et al. 2018) between a
+        /// checkpoint's generator and real images.
+        Score {
+            #[arg(long)]
+            checkpoint: PathBuf,
+            /// An MNIST IDX file or a folder of images, read at the checkpoint's size and channels.
+            #[arg(long)]
+            data: PathBuf,
+            /// Images per set (real and generated).
+            #[arg(long, default_value_t = 2000)]
+            count: usize,
+            #[arg(long, default_value_t = 1)]
+            seed: u64,
+            /// Also score two disjoint real sets of --count images against each other: the floor.
+            #[arg(long)]
+            baseline: bool,
+        },
+        /// Write a checkpoint's generator as the page's compact weights file (F16, G only).
+        Export {
+            #[arg(long)]
+            checkpoint: PathBuf,
+            #[arg(long)]
+            out: PathBuf,
+            /// A model-card line, key=value (repeatable): data, command, wall time, device...
+            #[arg(long)]
+            info: Vec<String>,
         },
         /// Time training steps of the standard models, then every op and pass at the seed's layer
         /// shapes, and print ms, images/s and GFLOP/s.
@@ -131,6 +162,29 @@ mod cli {
         /// Use at most this many images of a folder.
         #[arg(long)]
         max_images: Option<usize>,
+        /// Where the step runs: the WGSL kernels through wgpu, or the fast CPU path (sgemm on all
+        /// cores). Checkpoints are the same either way, so --resume may switch.
+        #[arg(long, value_enum, default_value = "gpu")]
+        backend: BackendArg,
+        /// A pixel box x,y,w,h cut from every image of a folder before the square centre crop and
+        /// resize (aligned CelebA faces: 25,45,128,128).
+        #[arg(long, value_parser = parse_crop)]
+        crop: Option<webgan::data::Crop>,
+    }
+
+    #[derive(Clone, Copy, ValueEnum)]
+    enum BackendArg {
+        Gpu,
+        Cpu,
+    }
+
+    fn parse_crop(s: &str) -> Result<webgan::data::Crop, String> {
+        let v: Vec<u32> =
+            s.split(',').map(|p| p.trim().parse::<u32>()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+        match v[..] {
+            [x, y, width, height] if width > 0 && height > 0 => Ok(webgan::data::Crop { x, y, width, height }),
+            _ => Err(format!("{s:?}: expected x,y,w,h with w and h positive")),
+        }
     }
 
     impl TrainArgs {
@@ -170,8 +224,17 @@ mod cli {
                 checkpoint_every: args.checkpoint_every.max(1),
                 resume: args.resume,
                 max_images: args.max_images,
+                backend: match args.backend {
+                    BackendArg::Gpu => crate::train::Backend::Gpu,
+                    BackendArg::Cpu => crate::train::Backend::Cpu,
+                },
+                crop: args.crop,
             }),
             Command::Sample { checkpoint, out, strip, seed } => crate::sample::run(&checkpoint, &out, &strip, seed),
+            Command::Export { checkpoint, out, info } => crate::export::run(&checkpoint, &out, &info),
+            Command::Score { checkpoint, data, count, seed, baseline } => {
+                crate::score::run(&crate::score::Options { checkpoint, data, count, seed, baseline })
+            }
             Command::Bench { batch, reps, only, tiles } => {
                 let gpu = pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?;
                 let candidates = match tiles.as_deref() {

@@ -1,4 +1,6 @@
-//! `webgan-cli train`: the GAN training loop with progress, sample grids and checkpoints.
+//! `webgan-cli train`: the GAN training loop with progress, sample grids and checkpoints, on the
+//! GPU (`Trainer`) or on the fast CPU path (`FastGan`). Both take the same batches and z in the
+//! same order and write the same checkpoint format, so a run can be resumed on the other backend.
 
 use crate::grid::save_grid;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -6,12 +8,22 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use webgan::data::idx::load_mnist;
-use webgan::data::{load_folder, ImagePool, Sampler, SamplerState};
+use webgan::data::{load_folder_cropped, Crop, ImagePool, Sampler, SamplerState};
+use webgan::fast::FastGan;
 use webgan::gpu::Gpu;
 use webgan::model::latent::normal_z;
 use webgan::model::ModelConfig;
 use webgan::rng::Rng;
-use webgan::train::{MetricsRing, Trainer};
+use webgan::train::{MetricsRing, Trainer, METRICS};
+
+/// Where the step runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// WGSL kernels through wgpu (any adapter, lavapipe included).
+    Gpu,
+    /// `webgan::fast`: sgemm and rayon on the CPU's cores.
+    Cpu,
+}
 
 pub struct Options {
     pub data: PathBuf,
@@ -23,15 +35,27 @@ pub struct Options {
     pub checkpoint_every: u32,
     pub resume: Option<PathBuf>,
     pub max_images: Option<usize>,
+    pub backend: Backend,
+    /// A pixel box cut from every image of a folder before the centre crop and resize.
+    pub crop: Option<Crop>,
 }
 
 /// An IDX file (MNIST, grey) or a folder of images.
-fn load_data(path: &Path, cfg: &ModelConfig, max_images: Option<usize>) -> Result<ImagePool, String> {
+fn load_data(
+    path: &Path,
+    cfg: &ModelConfig,
+    max_images: Option<usize>,
+    crop: Option<Crop>,
+) -> Result<ImagePool, String> {
     if path.is_dir() {
-        let (pool, report) = load_folder(path, cfg.image_size, cfg.channels, max_images).map_err(|e| e.to_string())?;
+        let (pool, report) =
+            load_folder_cropped(path, cfg.image_size, cfg.channels, max_images, crop).map_err(|e| e.to_string())?;
         println!("{}: {report}", path.display());
         Ok(pool)
     } else {
+        if crop.is_some() {
+            return Err("--crop applies to a folder of images, not an IDX file".into());
+        }
         if cfg.channels != 1 {
             return Err(format!("{}: an IDX file holds grey images; use --channels 1", path.display()));
         }
@@ -86,8 +110,84 @@ fn parse_run(run: &[(String, String)], pool_len: usize) -> Result<(Sampler, Rng)
     Ok((sampler, rng))
 }
 
-fn save_checkpoint(gpu: &Gpu, trainer: &Trainer, sampler: &Sampler, rng: &Rng, path: &Path) -> Result<(), String> {
-    let bytes = pollster::block_on(trainer.save(gpu, run_pairs(sampler, rng))).map_err(|e| e.to_string())?;
+/// The model being trained, on either backend.
+enum Engine {
+    Gpu { gpu: Box<Gpu>, trainer: Box<Trainer>, ring: MetricsRing, previous: Option<wgpu::SubmissionIndex> },
+    Cpu { gan: Box<FastGan>, cfg: ModelConfig },
+}
+
+impl Engine {
+    fn new(backend: Backend, cfg: &ModelConfig) -> Result<Engine, String> {
+        Ok(match backend {
+            Backend::Gpu => {
+                let gpu = pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?;
+                println!("adapter: {}, tiles {}", gpu.adapter_summary(), gpu.tiles);
+                let trainer = Trainer::new(&gpu, cfg, &gpu.tiles).map_err(|e| e.to_string())?;
+                let ring = MetricsRing::new(&gpu, 4);
+                Engine::Gpu { gpu: Box::new(gpu), trainer: Box::new(trainer), ring, previous: None }
+            }
+            Backend::Cpu => {
+                println!("backend: CPU (webgan::fast), {} threads", rayon::current_num_threads());
+                Engine::Cpu { gan: Box::new(FastGan::new(cfg)), cfg: cfg.clone() }
+            }
+        })
+    }
+
+    fn step_count(&self) -> u32 {
+        match self {
+            Engine::Gpu { trainer, .. } => trainer.step,
+            Engine::Cpu { gan, .. } => gan.step,
+        }
+    }
+
+    fn load(&mut self, bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
+        match self {
+            Engine::Gpu { gpu, trainer, .. } => trainer.load(gpu, bytes),
+            Engine::Cpu { gan, cfg } => gan.load(cfg, bytes),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    fn save(&self, run: Vec<(String, String)>) -> Result<Vec<u8>, String> {
+        match self {
+            Engine::Gpu { gpu, trainer, .. } => pollster::block_on(trainer.save(gpu, run)).map_err(|e| e.to_string()),
+            Engine::Cpu { gan, cfg } => Ok(gan.save(cfg, run)),
+        }
+    }
+
+    /// One step; returns the metrics that became available, as (step, values). The GPU's come
+    /// every 10 steps through the readback ring (a little late); the CPU's every 10 steps at once.
+    fn step(&mut self, real: &[u8], z: &[f32]) -> Result<Vec<(u32, [f32; METRICS])>, String> {
+        match self {
+            Engine::Gpu { gpu, trainer, ring, previous } => {
+                let submitted = trainer.step(gpu, real, z);
+                // At most two steps in flight: the CPU prepares the next batch while the GPU works.
+                if let Some(index) = previous.replace(submitted) {
+                    let _ = gpu.device.poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: None });
+                }
+                if trainer.step % 10 == 0 {
+                    ring.record(gpu, trainer);
+                }
+                ring.collect(gpu).map_err(|e| e.to_string())
+            }
+            Engine::Cpu { gan, cfg } => {
+                let m = gan.step(cfg, real, z);
+                Ok(if gan.step % 10 == 0 { vec![(gan.step, m)] } else { vec![] })
+            }
+        }
+    }
+
+    /// G's images (eval mode) for `z`, any count.
+    fn generate(&self, z: &[f32]) -> Result<Vec<f32>, String> {
+        match self {
+            Engine::Gpu { gpu, trainer, .. } => generate(gpu, trainer, z),
+            Engine::Cpu { gan, cfg } => Ok(gan.sample(cfg, z)),
+        }
+    }
+}
+
+fn save_checkpoint(engine: &Engine, sampler: &Sampler, rng: &Rng, path: &Path) -> Result<(), String> {
+    let bytes = engine.save(run_pairs(sampler, rng))?;
     // Write then rename: an interrupted save never leaves a truncated checkpoint behind.
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)
@@ -98,18 +198,16 @@ fn save_checkpoint(gpu: &Gpu, trainer: &Trainer, sampler: &Sampler, rng: &Rng, p
 pub fn run(opts: Options) -> Result<(), String> {
     let cfg = &opts.cfg;
     cfg.validate()?;
-    let gpu = pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?;
-    let pool = load_data(&opts.data, cfg, opts.max_images)?;
+    let pool = load_data(&opts.data, cfg, opts.max_images, opts.crop)?;
     println!("{} images of {}x{}x{}; {cfg}", pool.len(), cfg.channels, cfg.image_size, cfg.image_size);
-    println!("adapter: {}, tiles {}", gpu.adapter_summary(), gpu.tiles);
-    let mut trainer = Trainer::new(&gpu, cfg, &gpu.tiles).map_err(|e| e.to_string())?;
+    let mut engine = Engine::new(opts.backend, cfg)?;
     let mut sampler = Sampler::new(pool.len(), cfg.seed);
     let mut rng = Rng::new(cfg.seed ^ 0x2);
     if let Some(path) = &opts.resume {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let run = trainer.load(&gpu, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        let run = engine.load(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
         (sampler, rng) = parse_run(&run, pool.len())?;
-        println!("resumed {} at step {}", path.display(), trainer.step);
+        println!("resumed {} at step {}", path.display(), engine.step_count());
     }
     let total = match (opts.steps, opts.epochs) {
         (Some(s), _) => s,
@@ -123,33 +221,25 @@ pub fn run(opts: Options) -> Result<(), String> {
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).map_err(|e| e.to_string())?;
 
     let z_grid = fixed_z(cfg, 64);
-    let bar = ProgressBar::new(total as u64).with_position(trainer.step as u64);
+    let bar = ProgressBar::new(total as u64).with_position(engine.step_count() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} steps {per_sec} ETA {eta} | {msg}")
             .unwrap()
             .progress_chars("=> "),
     );
-    let mut ring = MetricsRing::new(&gpu, 4);
-    let (mut real, start_step, t0) = (Vec::new(), trainer.step, std::time::Instant::now());
-    let mut previous = None;
-    while trainer.step < total && !stop.load(Ordering::SeqCst) {
+    let (mut real, start_step, t0) = (Vec::new(), engine.step_count(), std::time::Instant::now());
+    while engine.step_count() < total && !stop.load(Ordering::SeqCst) {
         sampler.next_batch(&pool, cfg.batch, &mut real);
         let z = normal_z(&mut rng, cfg.batch, cfg.z_dim);
-        let submitted = trainer.step(&gpu, &real, &z);
-        // At most two steps in flight: the CPU prepares the next batch while the GPU works.
-        if let Some(index) = previous.replace(submitted) {
-            let _ = gpu.device.poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: None });
-        }
-        if trainer.step % 10 == 0 {
-            ring.record(&gpu, &trainer);
-        }
-        for (step, m) in ring.collect(&gpu).map_err(|e| e.to_string())? {
+        for (step, m) in engine.step(&real, &z)? {
             if m.iter().any(|v| !v.is_finite()) {
                 return Err(format!("step {step}: a loss became {m:?}; not saving this state"));
             }
-            let ips = (trainer.step - start_step) as f64 * cfg.batch as f64 / t0.elapsed().as_secs_f64();
+            let secs = t0.elapsed().as_secs_f64();
+            let done = (engine.step_count() - start_step) as f64;
+            let (ips, ms) = (done * cfg.batch as f64 / secs, 1e3 * secs / done);
             let line = format!(
-                "epoch {:.2} D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2} {ips:.1} img/s",
+                "epoch {:.2} D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2} {ms:.0} ms/step {ips:.1} img/s",
                 sampler.epochs(),
                 m[0] + m[2],
                 m[4],
@@ -163,30 +253,26 @@ pub fn run(opts: Options) -> Result<(), String> {
                 bar.set_message(line);
             }
         }
-        bar.set_position(trainer.step as u64);
-        if trainer.step % opts.sample_every == 0 {
-            let grid = opts.out.join(format!("samples/step_{:06}.png", trainer.step));
-            save_grid(&grid, &generate(&gpu, &trainer, &z_grid)?, cfg.channels, cfg.image_size, 8)?;
+        let step = engine.step_count();
+        bar.set_position(step as u64);
+        if step % opts.sample_every == 0 {
+            let grid = opts.out.join(format!("samples/step_{step:06}.png"));
+            save_grid(&grid, &engine.generate(&z_grid)?, cfg.channels, cfg.image_size, 8)?;
         }
-        if trainer.step % opts.checkpoint_every == 0 {
-            save_checkpoint(&gpu, &trainer, &sampler, &rng, &checkpoint)?;
+        if step % opts.checkpoint_every == 0 {
+            save_checkpoint(&engine, &sampler, &rng, &checkpoint)?;
         }
     }
     bar.finish();
-    save_checkpoint(&gpu, &trainer, &sampler, &rng, &checkpoint)?;
-    save_grid(
-        &opts.out.join("samples/last.png"),
-        &generate(&gpu, &trainer, &z_grid)?,
-        cfg.channels,
-        cfg.image_size,
-        8,
-    )?;
+    save_checkpoint(&engine, &sampler, &rng, &checkpoint)?;
+    save_grid(&opts.out.join("samples/last.png"), &engine.generate(&z_grid)?, cfg.channels, cfg.image_size, 8)?;
     let secs = t0.elapsed().as_secs_f64();
-    let steps = trainer.step - start_step;
+    let steps = engine.step_count() - start_step;
     println!(
-        "{} at step {} ({steps} steps in {secs:.0} s, {:.0} images/s); checkpoint {}",
+        "{} at step {} ({steps} steps in {secs:.0} s, {:.0} ms/step, {:.0} images/s); checkpoint {}",
         if stop.load(Ordering::SeqCst) { "interrupted, saved" } else { "done" },
-        trainer.step,
+        engine.step_count(),
+        1e3 * secs / steps.max(1) as f64,
         steps as f64 * cfg.batch as f64 / secs,
         checkpoint.display()
     );

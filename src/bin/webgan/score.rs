@@ -1,0 +1,89 @@
+//! `webgan-cli score`: the sliced Wasserstein distance between a checkpoint's generator and real
+//! images, per pyramid level (see `webgan::metrics::swd`). With `--baseline` it also scores two
+//! disjoint sets of real images of the same size against each other: the floor a perfect
+//! generator would reach with that many images, without which the numbers cannot be read.
+
+use crate::train::generate;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use webgan::data::idx::load_mnist;
+use webgan::data::{load_folder, thousands, ImagePool};
+use webgan::gpu::Gpu;
+use webgan::metrics::{swd, Images, SwdConfig};
+use webgan::model::checkpoint::read_config;
+use webgan::model::latent::normal_z;
+use webgan::model::ModelConfig;
+use webgan::rng::Rng;
+use webgan::train::Trainer;
+
+pub struct Options {
+    pub checkpoint: PathBuf,
+    pub data: PathBuf,
+    /// Images per set (real and generated).
+    pub count: usize,
+    pub seed: u64,
+    pub baseline: bool,
+}
+
+pub fn run(opts: &Options) -> Result<(), String> {
+    let name = opts.checkpoint.display();
+    let bytes = std::fs::read(&opts.checkpoint).map_err(|e| format!("{name}: {e}"))?;
+    let cfg = read_config(&bytes).map_err(|e| format!("{name}: {e}"))?;
+    let gpu = pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?;
+    let mut trainer = Trainer::new(&gpu, &cfg, &gpu.tiles).map_err(|e| e.to_string())?;
+    trainer.load(&gpu, &bytes).map_err(|e| format!("{name}: {e}"))?;
+    println!("{name}: {cfg}, step {}", trainer.step);
+
+    let sets = if opts.baseline { 2 } else { 1 };
+    let pool = load_data(&opts.data, &cfg, sets * opts.count)?;
+    let count = opts.count.min(pool.len() / sets);
+    if count == 0 {
+        return Err(format!("{}: {} images, too few for {sets} set(s)", opts.data.display(), pool.len()));
+    }
+    if count < opts.count {
+        println!("{}: only {} images, so {} per set", opts.data.display(), thousands(pool.len()), thousands(count));
+    }
+    // A seeded random subset, so a part of the data sorted by class still gives every class.
+    let mut order: Vec<usize> = (0..pool.len()).collect();
+    Rng::new(opts.seed).shuffle(&mut order);
+    let real_set = |part: usize| {
+        let pixels: Vec<u8> =
+            order[part * count..(part + 1) * count].iter().flat_map(|&i| pool.image(i)).copied().collect();
+        Images::from_u8(&pixels, cfg.channels, cfg.image_size)
+    };
+    let real = real_set(0)?;
+
+    let started = Instant::now();
+    let z = normal_z(&mut Rng::new(opts.seed ^ 0x5c0e), count, cfg.z_dim);
+    let fake = Images::new(generate(&gpu, &trainer, &z)?, cfg.channels, cfg.image_size)
+        .map_err(|e| format!("the generator's images: {e}"))?;
+    println!("generated {} images in {:.1} s", thousands(count), started.elapsed().as_secs_f64());
+
+    let swd_cfg = SwdConfig { seed: opts.seed, ..SwdConfig::default() };
+    let n = thousands(count);
+    let timed = |what: &str, a: &Images, b: &Images| -> Result<(), String> {
+        let started = Instant::now();
+        let report = swd(a, b, &swd_cfg)?;
+        println!("{what} ({n} vs {n}): {report}  [{:.1} s]", started.elapsed().as_secs_f64());
+        Ok(())
+    };
+    timed("generated vs real", &fake, &real)?;
+    if opts.baseline {
+        timed("real vs real     ", &real_set(1)?, &real)?;
+    }
+    Ok(())
+}
+
+/// An IDX file (MNIST, grey; padded to the model's size) or a folder of images (at most `want`
+/// of them, spread over the folder), in the checkpoint's size and channels.
+fn load_data(path: &Path, cfg: &ModelConfig, want: usize) -> Result<ImagePool, String> {
+    if path.is_dir() {
+        let (pool, report) = load_folder(path, cfg.image_size, cfg.channels, Some(want)).map_err(|e| e.to_string())?;
+        println!("{}: {report}", path.display());
+        Ok(pool)
+    } else if cfg.channels != 1 {
+        Err(format!("{}: an IDX file holds grey images, the checkpoint's model draws RGB", path.display()))
+    } else {
+        load_mnist(path, cfg.image_size).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,177 @@
+//! The training step on the CPU, fast: the same model code (`model::spec`), the same step as
+//! [`Trainer`](crate::train::Trainer) and [`CpuGan`](crate::train::CpuGan), and the same
+//! checkpoints, with every matrix layer an sgemm and the rest parallel loops (native only).
+//!
+//! Why it exists: on a CPU-only machine the WGSL kernels run through a Vulkan emulation
+//! (lavapipe) at a few GFLOP/s, too slow to train the generators the page ships; this path runs
+//! the same arithmetic at sgemm speed. `tests/fast_cpu.rs` checks its steps against the GPU
+//! trainer and the CPU reference, and its checkpoints in both directions.
+//!
+//! - [`gemm`]: the one strided sgemm (and which library, and why).
+//! - [`conv`]: conv2d as im2col + sgemm; conv_transpose2d as its adjoint.
+//! - [`linear`], [`batchnorm`], [`pointwise`] (activations, Adam).
+//! - [`net`]: a network's forward tape and backward over a `NetSpec`.
+//!
+//! Conventions as in `reference`: NCHW f32, PyTorch semantics; a backward's input gradient is
+//! returned (overwritten), parameter gradients are added into the caller's buffers.
+
+pub mod batchnorm;
+pub mod conv;
+pub mod gemm;
+pub mod linear;
+pub mod net;
+pub mod pointwise;
+
+use crate::model::checkpoint::{self, CheckpointError, NetState, TrainState};
+use crate::model::{discriminator, generator, ModelConfig, NetSpec};
+use crate::reference::bce_with_logits;
+use crate::train::{init_params, METRICS};
+
+/// Both networks, their Adam moments and running statistics, and the step count: what
+/// `CpuGan` keeps, with the same fields and the same initial values for a config.
+#[derive(Clone)]
+pub struct FastGan {
+    pub g: NetSpec,
+    pub d: NetSpec,
+    pub g_params: Vec<Vec<f32>>,
+    pub d_params: Vec<Vec<f32>>,
+    pub g_running: Vec<Vec<f32>>,
+    pub d_running: Vec<Vec<f32>>,
+    pub g_m: Vec<Vec<f32>>,
+    pub g_v: Vec<Vec<f32>>,
+    pub d_m: Vec<Vec<f32>>,
+    pub d_v: Vec<Vec<f32>>,
+    /// Steps taken (Adam's bias correction uses step + 1 for the next).
+    pub step: u32,
+}
+
+fn zeros_like(v: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    v.iter().map(|t| vec![0.0; t.len()]).collect()
+}
+
+fn adam(
+    cfg: &ModelConfig,
+    step: u32,
+    params: &mut [Vec<f32>],
+    grads: &[Vec<f32>],
+    m: &mut [Vec<f32>],
+    v: &mut [Vec<f32>],
+) {
+    for (((p, g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
+        pointwise::adam_update(&cfg.adam, step, p, g, m, v);
+    }
+}
+
+impl FastGan {
+    /// Freshly initialised from the config's seed (the same weights as `Trainer::new`).
+    pub fn new(cfg: &ModelConfig) -> FastGan {
+        let (g, d) = (generator(cfg), discriminator(cfg));
+        let (g_params, d_params) = init_params(cfg);
+        FastGan {
+            g_running: g.init_running(),
+            d_running: d.init_running(),
+            g_m: zeros_like(&g_params),
+            g_v: zeros_like(&g_params),
+            d_m: zeros_like(&d_params),
+            d_v: zeros_like(&d_params),
+            g,
+            d,
+            g_params,
+            d_params,
+            step: 0,
+        }
+    }
+
+    /// One training step on `real` (batch images, NCHW u8) and `z` (batch x z_dim), in
+    /// `Trainer::step`'s order (see `crate::train`); returns the metrics in `METRICS` order:
+    /// [D loss real, D(x), D loss fake, D(G(z)), G loss, D(G(z)) after D's update].
+    /// D's third pass computes no parameter gradients: nothing uses them (the GPU's are discarded).
+    pub fn step(&mut self, cfg: &ModelConfig, real: &[u8], z: &[f32]) -> [f32; METRICS] {
+        let (n, bn) = (cfg.batch, &cfg.bn);
+        assert_eq!(real.len(), n * cfg.image_len(), "real batch size");
+        assert_eq!(z.len(), n * cfg.z_dim, "z batch size");
+        let real: Vec<f32> = real.iter().map(|&b| b as f32 / 127.5 - 1.0).collect();
+        self.step += 1;
+        let mut d_grads = zeros_like(&self.d_params);
+
+        let (logits, tape) = net::forward(&self.d, n, &self.d_params, &mut self.d_running, bn, real, true);
+        let real_loss = bce_with_logits(&logits, 1.0);
+        net::backward(&self.d, n, &self.d_params, &tape, real_loss.dlogits.clone(), Some(&mut d_grads), false);
+        drop(tape);
+
+        let (fake, g_tape) = net::forward(&self.g, n, &self.g_params, &mut self.g_running, bn, z.to_vec(), true);
+        let (logits, tape) = net::forward(&self.d, n, &self.d_params, &mut self.d_running, bn, fake.clone(), true);
+        let fake_loss = bce_with_logits(&logits, 0.0);
+        net::backward(&self.d, n, &self.d_params, &tape, fake_loss.dlogits.clone(), Some(&mut d_grads), false);
+        drop(tape);
+        adam(cfg, self.step, &mut self.d_params, &d_grads, &mut self.d_m, &mut self.d_v);
+
+        let (logits, tape) = net::forward(&self.d, n, &self.d_params, &mut self.d_running, bn, fake, true);
+        let gen_loss = bce_with_logits(&logits, 1.0);
+        let d_fake = net::backward(&self.d, n, &self.d_params, &tape, gen_loss.dlogits.clone(), None, true)
+            .expect("D's input gradient");
+        drop(tape);
+        let mut g_grads = zeros_like(&self.g_params);
+        net::backward(&self.g, n, &self.g_params, &g_tape, d_fake, Some(&mut g_grads), false);
+        adam(cfg, self.step, &mut self.g_params, &g_grads, &mut self.g_m, &mut self.g_v);
+        [real_loss.loss, real_loss.mean_prob, fake_loss.loss, fake_loss.mean_prob, gen_loss.loss, gen_loss.mean_prob]
+    }
+
+    /// G's images for `z` (any number of z_dim vectors) with batchnorm in inference mode
+    /// (running statistics), NCHW in [-1, 1], as `Trainer::sample`.
+    pub fn sample(&self, cfg: &ModelConfig, z: &[f32]) -> Vec<f32> {
+        assert_eq!(z.len() % cfg.z_dim, 0, "z holds whole vectors");
+        let mut running = self.g_running.clone();
+        net::forward(&self.g, z.len() / cfg.z_dim, &self.g_params, &mut running, &cfg.bn, z.to_vec(), false).0
+    }
+
+    /// A checkpoint in memory with `cfg` as its configuration and `run` as the caller's run state.
+    pub fn to_state(&self, cfg: &ModelConfig, run: Vec<(String, String)>) -> TrainState {
+        let net = |params: &[Vec<f32>], m: &[Vec<f32>], v: &[Vec<f32>], running: &[Vec<f32>]| NetState {
+            params: params.to_vec(),
+            adam_m: m.to_vec(),
+            adam_v: v.to_vec(),
+            running: running.to_vec(),
+        };
+        TrainState {
+            config: cfg.clone(),
+            step: self.step,
+            run,
+            g: net(&self.g_params, &self.g_m, &self.g_v, &self.g_running),
+            d: net(&self.d_params, &self.d_m, &self.d_v, &self.d_running),
+        }
+    }
+
+    /// The model a checkpoint holds (its config's architecture).
+    pub fn from_state(state: TrainState) -> FastGan {
+        let TrainState { config, step, g, d, .. } = state;
+        FastGan {
+            g: generator(&config),
+            d: discriminator(&config),
+            g_params: g.params,
+            d_params: d.params,
+            g_running: g.running,
+            d_running: d.running,
+            g_m: g.adam_m,
+            g_v: g.adam_v,
+            d_m: d.adam_m,
+            d_v: d.adam_v,
+            step,
+        }
+    }
+
+    /// The safetensors checkpoint (`Trainer::save`'s format, byte for byte the same layout).
+    pub fn save(&self, cfg: &ModelConfig, run: Vec<(String, String)>) -> Vec<u8> {
+        self.to_state(cfg, run).to_bytes()
+    }
+
+    /// Checks a checkpoint completely against `cfg`'s architecture, then takes its state and
+    /// returns its run pairs; on error nothing changes. As `Trainer::load`, the caller keeps its
+    /// own hyperparameters (`cfg`); see `checkpoint::read_config` for the checkpoint's.
+    pub fn load(&mut self, cfg: &ModelConfig, bytes: &[u8]) -> Result<Vec<(String, String)>, CheckpointError> {
+        let mut state = checkpoint::from_bytes(bytes, cfg)?;
+        let run = std::mem::take(&mut state.run);
+        *self = FastGan::from_state(state);
+        Ok(run)
+    }
+}

@@ -1,0 +1,283 @@
+"""The page tests: www/index.html in a real headless Chromium with WebGPU (SwiftShader on a
+machine without a GPU), driven through chromedriver, each test in a fresh browser profile.
+
+What they prove (the page's promises, as a user would check them):
+- it opens, and both pretrained grids render and are not blank (pixel statistics), within a
+  measured and printed time from navigation;
+- one click trains on the bundled MNIST: the step advances, the losses are finite, the grid
+  changes;
+- a folder the test writes (PNG and JPEG, a nested subfolder, a non-image file) loads through
+  the folder input, is counted correctly (the non-image skipped with its reason) and trains;
+- a checkpoint saved by the page loads back through the file input, at the same step, and
+  training resumes from it exactly: the steps after it give the same losses as the run that
+  never stopped.
+
+Output follows libtest's format ("test page::name ... ok", "test result: ok. N passed; M
+failed"), so build.sh counts these with the cargo tests. Models are kept small (CPU adapters
+take seconds per step at the page's default size); the default size's speed is measured by
+`./build.sh bench`.
+"""
+import base64, functools, json, os, struct, tempfile, time, traceback, zlib
+
+from web import Browser, Fail, QuietWww, serve_in_background
+
+SMALL = {"ngf": 8, "ndf": 8, "batch": 16, "every": 2}
+
+# Two small JPEGs (24x16 and 16x20, made once with Pillow): the test writes them as they are;
+# Python's standard library has no JPEG encoder.
+JPEGS = [
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAYEBQYFBAYGBQYHBwYIChAKCgkJChQODwwQFxQYGBcUFhYaHSUfGhsjHBYWICwgIyYnKSopGR8tMC0oMCUoKSj/2wBDAQcHBwoIChMKChMoGhYaKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCj/wAARCAAQABgDASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwDx3TNB34+T9K6qw8NoqhpAFHvXV6JoirHvZeAM10dhomcSzLuY8Ko/kPassPUoRoRnOKlKSvrsl3fXfRJbnqZRnrukmeV+MtAiOjQhIWc/aFxxgH5Wor0/xrop/seASKSfPUlF4UDa3WivWwWMoKlaSjHV9F3/AME/zv3VzxuKs7f9oPX7Mf63P//Z",
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAYEBQYFBAYGBQYHBwYIChAKCgkJChQODwwQFxQYGBcUFhYaHSUfGhsjHBYWICwgIyYnKSopGR8tMC0oMCUoKSj/2wBDAQcHBwoIChMKChMoGhYaKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCj/wAARCAAUABADASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwDzHTNB34+T9K6qw8NoqhpAFHvXV6JoirHvdeAM10dhomcSzLuY8Ko/kPauDD1KEaEZzipSkr67Jd3130SW59hlGeu6SZuaZaxfZIxt4ZgD/P8ApXSWMEf7x9o3Idq8dBnFFFfNqclShZ7RX/pMn+evqfn+TSd9z//Z",
+]
+
+
+def png(width, height, pixel):
+    """A PNG file (8-bit RGB) whose pixel (x, y) is pixel(x, y) -> (r, g, b)."""
+    rows = b"".join(b"\0" + bytes(c for x in range(width) for c in pixel(x, y)) for y in range(height))
+    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+# ---- talking to the page ---------------------------------------------------------------------
+
+def js(b, script, *args):
+    return b.cmd("POST", "/execute/sync", {"script": script, "args": list(args)})
+
+
+def state(b):
+    return js(b, "return window.webgan ? JSON.parse(JSON.stringify({...window.webgan, training: {...window.webgan.training, rows: undefined, reasons: undefined}, lastCheckpoint: undefined})) : null")
+
+
+def wait(b, what, predicate, limit):
+    """Polls the page's state until predicate(state) holds; fails after `limit` s with the state."""
+    start = time.monotonic()
+    while True:
+        s = state(b)
+        if s and s.get("errors"):
+            raise AssertionError(f"the page reported errors while waiting for {what}: {s['errors']}")
+        if s and predicate(s):
+            return s, time.monotonic() - start
+        if time.monotonic() - start > limit:
+            raise AssertionError(f"{what}: not within {limit} s; page state: {json.dumps(s)[:1500]}")
+        time.sleep(0.5)
+
+
+def click(b, element_id):
+    js(b, f"document.getElementById('{element_id}').click()")
+
+
+def set_controls(b, values):
+    js(b, "for (const [k, v] of Object.entries(arguments[0])) document.getElementById('controls').elements[k].value = v", values)
+
+
+def send_file(b, element_id, path):
+    el = b.cmd("POST", "/element", {"using": "css selector", "value": f"#{element_id}"})
+    b.cmd("POST", f"/element/{next(iter(el.values()))}/value", {"text": path})
+
+
+def pixels(b, selector):
+    """(width, height, mean, std, hash) of a canvas's pixels."""
+    return js(b, """
+      const c = document.querySelector(arguments[0]);
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let sum = 0, sq = 0, hash = 0;
+      for (let i = 0; i < d.length; i += 4) {
+        const v = (d[i] + d[i + 1] + d[i + 2]) / 3;
+        sum += v; sq += v * v;
+        hash = (hash * 31 + d[i] * 7 + d[i + 1] * 3 + d[i + 2]) >>> 0;
+      }
+      const n = d.length / 4, mean = sum / n;
+      return [c.width, c.height, mean, Math.sqrt(Math.max(0, sq / n - mean * mean)), hash];
+    """, selector)
+
+
+def cell_stats(b, selector, size, gap=2):
+    """The spread of pixel values inside the 64 image cells of a grid canvas (the grey gaps left
+    out): (mean std within a cell, std of the cells' means)."""
+    return js(b, """
+      const [sel, size, gap] = arguments;
+      const c = document.querySelector(sel);
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      const stds = [], means = [];
+      for (let k = 0; k < 64; k++) {
+        const x0 = gap + (k % 8) * (size + gap), y0 = gap + Math.floor(k / 8) * (size + gap);
+        let s = 0, q = 0;
+        for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
+          const i = ((y0 + y) * c.width + x0 + x) * 4, v = (d[i] + d[i + 1] + d[i + 2]) / 3;
+          s += v; q += v * v;
+        }
+        const n = size * size, m = s / n;
+        means.push(m); stds.push(Math.sqrt(Math.max(0, q / n - m * m)));
+      }
+      const mm = means.reduce((a, b) => a + b) / 64;
+      return [stds.reduce((a, b) => a + b) / 64, Math.sqrt(means.reduce((a, m) => a + (m - mm) ** 2, 0) / 64)];
+    """, selector, size, gap)
+
+
+def screenshot(b, path):
+    with open(path, "wb") as f:
+        f.write(base64.b64decode(b.cmd("GET", "/screenshot", timeout=120)))
+    print(f"    screenshot: {path}")
+
+
+def open_page(b, url):
+    b.cmd("POST", "/timeouts", {"script": 120000, "pageLoad": 120000})
+    b.cmd("POST", "/window/rect", {"width": 1280, "height": 1600})
+    b.cmd("POST", "/url", {"url": url}, timeout=150)
+    wait(b, "WebGPU and the wasm package", lambda s: s["webgpu"] != "pending", 120)
+    s = state(b)
+    assert s["webgpu"] == "ok", f"the page found no WebGPU: {s}"
+
+
+def train_until(b, step, limit):
+    s, secs = wait(b, f"step {step}", lambda s: s["training"]["step"] >= step and not s["training"]["running"], limit)
+    t = s["training"]
+    for key in ("dloss", "gloss", "dx", "dgz"):
+        assert isinstance(t.get(key), (int, float)), f"{key} shown is {t.get(key)!r}, not a finite number: {t}"
+    return t, secs
+
+
+# ---- the tests -------------------------------------------------------------------------------
+
+def opens_and_draws_pretrained_grids(b, url, shots):
+    open_page(b, url)
+    s, _ = wait(b, "both pretrained grids", lambda s: all(v != "loading" for v in s["gallery"].values()), 300)
+    assert s["gallery"] == {"mnist": "ready", "faces": "ready"}, f"gallery: {s['gallery']}"
+    for card, size in (("mnist", 32), ("faces", 64)):
+        w, h, mean, std, _ = pixels(b, f"#card-{card} canvas.grid")
+        assert (w, h) == (8 * (size + 2) + 2,) * 2, f"{card} grid is {w}x{h}"
+        within, between = cell_stats(b, f"#card-{card} canvas.grid", size)
+        # Blank, constant or all-alike images fail here: digits and faces vary inside each image
+        # and from one image to the next.
+        assert within > 8 and between > 2, f"{card} grid looks blank: pixel std in a cell {within:.1f}, between cells {between:.1f}"
+        print(f"    {card}: {w}x{h} grid, mean {mean:.0f}, std in a cell {within:.1f}, between cells {between:.1f}")
+    walk = pixels(b, "#card-mnist canvas.walk")
+    assert walk[3] > 8, f"the walk animation is blank: {walk}"
+    print(f"    first grid drawn {s['firstGridMs']} ms after navigation started")
+    screenshot(b, os.path.join(shots, "page-open.png"))
+
+
+def trains_on_bundled_mnist(b, url, shots):
+    open_page(b, url)
+    set_controls(b, {**SMALL, "steps": 6})
+    click(b, "train-mnist")
+    s, _ = wait(b, "MNIST and the first grid", lambda s: s["training"]["grids"] >= 1, 180)
+    assert s["training"]["data"]["loaded"] == 60000, f"MNIST holds {s['training']['data']}"
+    before = pixels(b, "#runs canvas.grid")
+    t, secs = train_until(b, 6, 600)
+    after = pixels(b, "#runs canvas.grid")
+    assert t["grids"] >= 3, f"grids drawn: {t['grids']}"
+    assert before[4] != after[4], "the sample grid did not change while training"
+    assert 0 < t["dloss"] < 20 and 0 < t["gloss"] < 50, f"losses {t['dloss']}, {t['gloss']}"
+    print(f"    {t['step']} steps (batch 16, widths 8) in {secs:.0f} s: {t['ips']:.1f} images/s, D loss {t['dloss']:.3f}, G loss {t['gloss']:.3f}")
+    screenshot(b, os.path.join(shots, "page-trained.png"))
+
+
+def loads_a_folder_through_the_file_input(b, url, shots):
+    root = tempfile.mkdtemp(prefix="webgan-page-")
+    folder = os.path.join(root, "pictures")
+    os.makedirs(os.path.join(folder, "nested", "deeper"))
+    files = {
+        "a.png": png(40, 30, lambda x, y: (x * 6, y * 8, 128)),
+        "b.png": png(17, 23, lambda x, y: (255 * ((x // 4 + y // 4) % 2),) * 3),
+        "nested/c.png": png(64, 64, lambda x, y: (200, x * 4, 255 - y * 4)),
+        "nested/d.jpg": base64.b64decode(JPEGS[0]),
+        "nested/deeper/e.jpg": base64.b64decode(JPEGS[1]),
+        "notes.txt": b"not an image\n",
+    }
+    for name, data in files.items():
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(data)
+    open_page(b, url)
+    set_controls(b, {**SMALL, "batch": 4, "size": 32, "channels": 3, "steps": 3})
+    send_file(b, "folder", folder)
+    s, _ = wait(b, "the folder to load", lambda s: (s["training"].get("data") or {}).get("source") == "folder"
+                and s["training"]["data"]["loaded"] + s["training"]["data"]["skipped"] == s["training"]["data"]["total"], 120)
+    d = s["training"]["data"]
+    assert (d["total"], d["loaded"], d["skipped"]) == (6, 5, 1), f"folder counted as {d}"
+    reasons = js(b, "return window.webgan.training.data.reasons")
+    assert len(reasons) == 1 and reasons[0]["path"].endswith("notes.txt"), f"skipped: {reasons}"
+    print(f"    6 files: 5 images, 1 skipped ({reasons[0]['path']}: {reasons[0]['reason']})")
+    click(b, "start")
+    t, secs = train_until(b, 3, 300)
+    print(f"    trained {t['step']} steps on them in {secs:.0f} s")
+
+
+def checkpoint_round_trip(b, url, shots):
+    open_page(b, url)
+    set_controls(b, {**SMALL, "steps": 2})
+    click(b, "train-mnist")
+    train_until(b, 2, 600)
+    click(b, "save")
+    saved = b.cmd("POST", "/execute/async", {"script": """
+      const done = arguments[0];
+      const poll = () => {
+        const c = window.webgan.lastCheckpoint;
+        if (!c) return setTimeout(poll, 200);
+        let s = '';
+        for (let i = 0; i < c.bytes.length; i += 0x8000) s += String.fromCharCode(...c.bytes.subarray(i, i + 0x8000));
+        done({ step: c.step, b64: btoa(s) });
+      };
+      poll();""", "args": []}, timeout=180)
+    assert saved["step"] == 2, f"saved at step {saved['step']}"
+    path = os.path.join(tempfile.mkdtemp(prefix="webgan-ckpt-"), "page.safetensors")
+    with open(path, "wb") as f:
+        f.write(base64.b64decode(saved["b64"]))
+    # The run that never stopped: two more steps.
+    set_controls(b, {"steps": 4})
+    click(b, "resume")
+    train_until(b, 4, 600)
+    straight = js(b, "return window.webgan.training.rows.filter(r => r.step > 2)")
+    # Back to step 2 from the file, then the same two steps again.
+    click(b, "reset")
+    send_file(b, "load", path)
+    s, _ = wait(b, "the checkpoint to load", lambda s: s["training"]["message"].startswith(("Loaded", "page.safetensors")), 120)
+    assert s["training"]["message"].startswith("Loaded"), s["training"]["message"]
+    assert s["training"]["step"] == 2, f"loaded at step {s['training']['step']}"
+    click(b, "resume")
+    train_until(b, 4, 600)
+    resumed = js(b, "return window.webgan.training.rows.filter(r => r.step > 2)")
+    assert [r["step"] for r in resumed] == [r["step"] for r in straight] == [3, 4], f"{straight} / {resumed}"
+    for a, r in zip(straight, resumed):
+        for key in ("dloss", "gloss", "dx", "dgz"):
+            assert abs(a[key] - r[key]) <= 1e-5 * max(1, abs(a[key])), f"step {a['step']} {key}: {a[key]} straight, {r[key]} resumed"
+    print(f"    saved at step 2 ({os.path.getsize(path) / 1e6:.1f} MB), loaded, resumed: steps 3-4 match the uninterrupted run")
+
+
+TESTS = [opens_and_draws_pretrained_grids, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, checkpoint_round_trip]
+
+
+def run(driver, caps_file, shots):
+    only = os.environ.get("PAGE_TESTS", "")
+    os.makedirs(shots, exist_ok=True)
+    www = serve_in_background(functools.partial(QuietWww, directory="www"))
+    url = f"http://127.0.0.1:{www.server_address[1]}/index.html"
+    passed = failed = 0
+    tests = [t for t in TESTS if only in t.__name__]
+    print(f"\nrunning {len(tests)} page tests against {url}", flush=True)
+    try:
+        for test in tests:
+            start = time.monotonic()
+            with Browser(driver, caps_file, console_log=True) as b:
+                try:
+                    test(b, url, shots)
+                    passed += 1
+                    print(f"test page::{test.__name__} ... ok ({time.monotonic() - start:.0f} s)", flush=True)
+                except (AssertionError, Fail) as e:
+                    failed += 1
+                    print(f"test page::{test.__name__} ... FAILED ({time.monotonic() - start:.0f} s)\n    {e}", flush=True)
+                    for line in b.console()[-20:]:
+                        print(f"    console: {line[:400]}")
+                    try:
+                        screenshot(b, os.path.join(shots, f"failed-{test.__name__}.png"))
+                    except Exception:
+                        pass
+                except Exception:
+                    failed += 1
+                    print(f"test page::{test.__name__} ... FAILED\n{traceback.format_exc()}", flush=True)
+    finally:
+        www.shutdown()
+    print(f"\ntest result: {'ok' if failed == 0 else 'FAILED'}. {passed} passed; {failed} failed; 0 ignored; 0 measured; 0 filtered out")
+    if failed:
+        raise Fail(f"{failed} page test(s) failed")

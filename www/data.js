@@ -1,0 +1,100 @@
+// Training data in the page: the bundled MNIST, or the user's images (a folder from the
+// picker, files, or a folder dropped on the page, walked recursively). Images are decoded by a
+// pool of workers and pushed into the wasm Dataset in file-path order, so the same folder
+// always gives the same dataset (a checkpoint's data order depends on it).
+
+export const MNIST_URL = 'data/mnist/train-images-idx3-ubyte.gz';
+const BUDGET_BYTES = 512 * 1024 * 1024; // pixels kept in memory, at most
+
+// The bundled MNIST training images as a Dataset of size x size grey images.
+export async function loadMnist(wasm, size) {
+  const response = await fetch(MNIST_URL);
+  if (!response.ok) throw new Error(`${MNIST_URL}: HTTP ${response.status}`);
+  return wasm.Dataset.mnist(new Uint8Array(await response.arrayBuffer()), size);
+}
+
+// [{file, path}] from an <input type=file> (webkitdirectory or multiple).
+export function filesFromInput(input) {
+  return [...input.files].map((file) => ({ file, path: file.webkitRelativePath || file.name }));
+}
+
+// [{file, path}] from a drop: folders are walked recursively.
+export async function filesFromDrop(dataTransfer) {
+  const entries = [...dataTransfer.items].map((item) => item.webkitGetAsEntry?.()).filter(Boolean);
+  if (entries.length === 0) return [...dataTransfer.files].map((file) => ({ file, path: file.name }));
+  const out = [];
+  const walk = async (entry) => {
+    if (entry.isFile) {
+      out.push({ file: await new Promise((ok, fail) => entry.file(ok, fail)), path: entry.fullPath.replace(/^\//, '') });
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {
+        const batch = await new Promise((ok, fail) => reader.readEntries(ok, fail)); // up to 100 at a time
+        if (batch.length === 0) break;
+        for (const e of batch) await walk(e);
+      }
+    }
+  };
+  for (const e of entries) await walk(e);
+  return out;
+}
+
+// Decodes `files` into a new Dataset of size x size images with `channels` channels.
+// onProgress({done, total, loaded, skipped}) is called as files finish. Returns
+// {dataset, loaded, skipped: [{path, reason}], unused} (unused: files past the memory budget).
+export async function decodeFiles(wasm, files, size, channels, onProgress) {
+  files = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const dataset = new wasm.Dataset(size, channels, BUDGET_BYTES);
+  const skipped = [];
+  const results = new Map(); // finished out of order, waiting for their turn
+  let next = 0; // the next file (in path order) to push
+  let full = false;
+  const workers = Array.from({ length: Math.min(4, navigator.hardwareConcurrency || 2) }, () => new Worker('decode-worker.js'));
+  let issued = 0;
+
+  const report = () => onProgress?.({ done: next, total: files.length, loaded: dataset.len(), skipped: skipped.length });
+  const drain = () => {
+    while (results.has(next)) {
+      const r = results.get(next);
+      results.delete(next);
+      if (r.error) skipped.push({ path: files[next].path, reason: r.error });
+      else if (!full && !dataset.push_rgba(new Uint8Array(r.rgba.buffer))) full = true;
+      next++;
+    }
+  };
+  try {
+    await Promise.all(
+      workers.map(
+        (worker) =>
+          new Promise((resolve) => {
+            let current = -1; // the file this worker is decoding
+            const feed = () => {
+              // Stop early once the budget is used up; keep at most 64 results waiting.
+              if (full || issued >= files.length) return resolve();
+              if (issued - next > 64) return setTimeout(feed, 5);
+              current = issued++;
+              worker.postMessage({ id: current, file: files[current].file, size });
+            };
+            worker.onmessage = ({ data }) => {
+              results.set(data.id, data);
+              drain();
+              report();
+              feed();
+            };
+            worker.onerror = (e) => {
+              e.preventDefault();
+              results.set(current, { error: `decoder failed (${e.message})` });
+              drain();
+              feed();
+            };
+            feed();
+          }),
+      ),
+    );
+  } finally {
+    workers.forEach((w) => w.terminate());
+  }
+  drain();
+  report();
+  return { dataset, loaded: dataset.len(), skipped, unused: files.length - next };
+}

@@ -1,0 +1,89 @@
+// The pretrained generators: an 8x8 grid per model (re-roll draws new z), a looping walk
+// between two of its images along a great circle of z-space, and a PNG download.
+
+import { putSquare, downloadPng } from './canvas.js';
+
+const FRAMES = 48; // images per walk, drawn in one batch
+const FRAME_MS = 60;
+
+export function startGallery(wasm, gpu, state) {
+  for (const card of document.querySelectorAll('#gallery .card')) {
+    const name = card.id.replace(/^card-/, '');
+    state.gallery[name] = 'loading';
+    const drawn = () => {
+      state.gallery[name] = 'ready';
+      state.firstGridMs ??= Math.round(performance.now()); // since navigation started
+    };
+    startCard(wasm, gpu, card, drawn)
+      .catch((e) => {
+        state.gallery[name] = `error: ${e.message ?? e}`;
+        card.querySelector('.card-info').textContent = `Could not draw: ${e.message ?? e}`;
+        card.classList.add('failed');
+      });
+  }
+}
+
+async function startCard(wasm, gpu, card, drawn) {
+  const url = card.dataset.weights;
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  const painter = gpu ? wasm.Painter.on_gpu(gpu, bytes) : wasm.Painter.on_cpu(bytes);
+  const [gridCanvas, walkCanvas] = card.querySelectorAll('canvas');
+  const info = card.querySelector('.card-info');
+  const kib = Math.round(bytes.length / 1024);
+  info.textContent = `${painter.describe()}\nweights: ${kib} KiB, drawn on the ${painter.engine().toUpperCase()}`;
+
+  let seed = (Math.random() * 2 ** 32) >>> 0;
+  const size = painter.image_size();
+  const strip = document.createElement('canvas');
+  let walkTimer = null;
+
+  const drawGrid = async () => {
+    const t = performance.now();
+    putSquare(gridCanvas, await painter.grid(seed));
+    card.dataset.ms = Math.round(performance.now() - t);
+  };
+  const drawWalk = async () => {
+    const a = Math.floor(Math.random() * 64);
+    const b = (a + 1 + Math.floor(Math.random() * 63)) % 64;
+    const rgba = await painter.walk(seed, a, b, FRAMES);
+    strip.width = size;
+    strip.height = size * FRAMES;
+    strip.getContext('2d').putImageData(new ImageData(rgba, size, size * FRAMES), 0, 0);
+    walkCanvas.width = size;
+    walkCanvas.height = size;
+    clearInterval(walkTimer);
+    let i = 0;
+    walkTimer = setInterval(() => {
+      const f = i % (2 * FRAMES - 2); // there and back
+      const frame = f < FRAMES ? f : 2 * FRAMES - 2 - f;
+      walkCanvas.getContext('2d').drawImage(strip, 0, frame * size, size, size, 0, 0, size, size);
+      i++;
+    }, FRAME_MS);
+  };
+  const buttons = card.querySelectorAll('button');
+  const busy = (on) => buttons.forEach((b) => (b.disabled = on));
+  const guarded = (f) => async () => {
+    busy(true);
+    try {
+      await f();
+    } catch (e) {
+      info.textContent += `\nerror: ${e.message ?? e}`;
+    } finally {
+      busy(false);
+    }
+  };
+  card.querySelector('.reroll').onclick = guarded(async () => {
+    seed = (Math.random() * 2 ** 32) >>> 0;
+    await drawGrid();
+    await drawWalk();
+  });
+  card.querySelector('.rewalk').onclick = guarded(drawWalk);
+  card.querySelector('.download').onclick = () => downloadPng(gridCanvas, `webgan-${card.id.replace('card-', '')}-${seed}.png`);
+
+  await drawGrid();
+  drawn();
+  busy(false);
+  await drawWalk();
+}

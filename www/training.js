@@ -1,0 +1,355 @@
+// The training panel: data (bundled MNIST, or the user's folder), the model controls, the
+// loop that queues steps on the GPU without blocking the tab, live grids and chart,
+// checkpoints to and from files, and the automatic save in browser storage.
+
+import { Chart } from './chart.js';
+import { putSquare, downloadBlob } from './canvas.js';
+import { loadMnist, filesFromInput, filesFromDrop, decodeFiles } from './data.js';
+import { putSave, allSaves } from './storage.js';
+
+const $ = (id) => document.getElementById(id);
+const AUTOSAVE_MS = 60_000;
+const TARGET_CALL_MS = 250; // queue about this much GPU work per call, then yield to the page
+
+export function startTraining(wasm, gpu, state) {
+  const form = $('controls');
+  const chart = new Chart($('chart'));
+  const S = {
+    data: null, // the wasm Dataset
+    source: null, // {kind: 'mnist'} or {kind: 'folder', name, files}
+    runs: [], // [{session, label, canvas, rows}]
+    running: false,
+    lock: Promise.resolve(), // every session call goes through `exclusive`, one at a time
+    lastSave: 0,
+  };
+  const T = (state.training = { step: 0, running: false, message: '', data: null, grids: 0, autosaves: 0 });
+  Object.defineProperty(T, 'rows', { get: () => chart.rows }); // the chart's history, for tests
+
+  // Runs f after every earlier session call has finished (wasm sessions take one call at a time).
+  const exclusive = (f) => {
+    const result = S.lock.then(f);
+    S.lock = result.catch(() => {});
+    return result;
+  };
+  const say = (text, kind = '') => {
+    $('train-status').className = `status ${kind}`;
+    $('train-status').textContent = text;
+    T.message = text;
+  };
+  const field = (name) => form.elements[name];
+  const options = () =>
+    ['size', 'channels', 'ngf', 'ndf', 'lr', 'beta1', 'batch'].map((k) => `${k}=${field(k).value}`).join(' ');
+  const setControls = (opts) => {
+    for (const word of opts.split(' ')) {
+      const [k, v] = word.split('=');
+      if (field(k)) field(k).value = v;
+    }
+  };
+  const buttons = () => {
+    const has = S.runs.length > 0;
+    $('start').disabled = S.running || !S.data;
+    $('pause').disabled = !S.running;
+    $('resume').disabled = S.running || !has;
+    $('reset').disabled = !has;
+    $('save').disabled = !has;
+    T.running = S.running;
+  };
+
+  // ---- data ----------------------------------------------------------------------------------
+
+  const showData = (text, progress) => {
+    $('data-status').hidden = false;
+    $('data-text').textContent = text;
+    if (progress !== undefined) $('data-progress').value = progress;
+  };
+  const useMnist = async () => {
+    field('channels').value = '1';
+    const size = Number(field('size').value);
+    showData('Loading MNIST (9.5 MB, decompressed here)…', 0);
+    S.data = await loadMnist(wasm, size);
+    S.source = { kind: 'mnist' };
+    showData(`MNIST: ${S.data.len()} images of 28×28 padded to ${size}×${size}`, 1);
+    T.data = { loaded: S.data.len(), skipped: 0, total: S.data.len(), source: 'mnist' };
+  };
+  const useFiles = async (files, name) => {
+    const size = Number(field('size').value);
+    const channels = Number(field('channels').value);
+    S.data = null;
+    buttons();
+    showData(`Decoding ${files.length} files…`, 0);
+    const t0 = performance.now();
+    const result = await decodeFiles(wasm, files, size, channels, (p) =>
+      showData(`${p.done} of ${p.total} files: ${p.loaded} images, ${p.skipped} skipped`, p.total ? p.done / p.total : 1),
+    );
+    const secs = ((performance.now() - t0) / 1000).toFixed(1);
+    const budget = result.unused > 0 ? `; memory budget reached: using ${result.loaded} of ${files.length - result.skipped.length} images` : '';
+    showData(`${name}: ${result.loaded} images (${channels === 1 ? 'grey' : 'RGB'} ${size}×${size}), ${result.skipped.length} skipped, in ${secs} s${budget}`, 1);
+    const details = $('data-skipped');
+    details.hidden = result.skipped.length === 0;
+    details.querySelector('summary').textContent = `${result.skipped.length} files skipped: why`;
+    details.querySelector('ul').replaceChildren(
+      ...result.skipped.map(({ path, reason }) => Object.assign(document.createElement('li'), { textContent: `${path}: ${reason}` })),
+    );
+    T.data = { loaded: result.loaded, skipped: result.skipped.length, total: files.length, reasons: result.skipped, source: 'folder' };
+    if (result.loaded === 0) {
+      result.dataset.free();
+      say(`No usable image in ${name}: nothing changed.`, 'error');
+      return;
+    }
+    S.data = result.dataset;
+    S.source = { kind: 'folder', name, files };
+    say('Images ready: Start to train on them.');
+  };
+  // The data again at the size and colour the controls now ask for.
+  const refreshData = async () => {
+    const want = [Number(field('size').value), Number(field('channels').value)];
+    if (S.data && S.data.size() === want[0] && S.data.channels() === want[1]) return;
+    if (S.source?.kind === 'mnist') await useMnist();
+    else if (S.source?.kind === 'folder') await useFiles(S.source.files, S.source.name);
+  };
+  const guard = (f) => async (...args) => {
+    try {
+      await f(...args);
+    } catch (e) {
+      say(e.message ?? String(e), 'error');
+      state.errors.push(String(e?.stack ?? e));
+    } finally {
+      buttons();
+    }
+  };
+
+  $('train-mnist').onclick = guard(async () => {
+    await stop();
+    await useMnist();
+    await reset();
+    await start();
+  });
+  for (const id of ['folder', 'files']) {
+    $(id).onchange = guard(async (e) => {
+      const files = filesFromInput(e.target);
+      if (files.length === 0) return;
+      const name = files[0].path.includes('/') ? files[0].path.split('/')[0] : `${files.length} files`;
+      await stop();
+      await useFiles(files, name);
+      e.target.value = '';
+    });
+  }
+  const zone = $('dropzone');
+  zone.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    zone.classList.add('over');
+  });
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener(
+    'drop',
+    guard(async (e) => {
+      e.preventDefault();
+      zone.classList.remove('over');
+      const files = await filesFromDrop(e.dataTransfer);
+      await stop();
+      await useFiles(files, files[0]?.path.split('/')[0] || 'dropped files');
+    }),
+  );
+
+  // ---- sessions and the loop -----------------------------------------------------------------
+
+  const addRun = (session, label) => {
+    const figure = document.createElement('figure');
+    figure.className = 'run';
+    const canvas = document.createElement('canvas');
+    canvas.className = 'grid';
+    const caption = document.createElement('figcaption');
+    caption.textContent = `${label}: ${session.describe()}`;
+    figure.append(canvas, caption);
+    $('runs').append(figure);
+    S.runs.push({ session, label, canvas, rows: 0 });
+  };
+  const createRuns = (opts) => {
+    const kind = field('kind').value;
+    addRun(wasm.Session.create(gpu, `${opts} kind=${kind}`), kind === 'dcgan' ? 'DCGAN' : 'BasicGAN');
+    if (field('compare').checked && kind === 'dcgan') addRun(wasm.Session.create(gpu, `${opts} kind=basic`), 'BasicGAN');
+  };
+  const drawGrids = async () => {
+    for (const run of S.runs) putSquare(run.canvas, await exclusive(() => run.session.grid()));
+    T.grids++;
+  };
+  const reset = async () => {
+    await stop();
+    await exclusive(() => {
+      S.runs.forEach((r) => r.session.free());
+      S.runs = [];
+    });
+    $('runs').replaceChildren();
+    chart.clear();
+    T.step = 0;
+    say(S.data ? 'Reset: Start trains a new model.' : 'Pick the data, then Start.');
+  };
+  const stop = async () => {
+    S.running = false;
+    await S.loop;
+  };
+  const start = async () => {
+    await refreshData();
+    if (!S.data) throw new Error('Pick the data first: MNIST, a folder or images.');
+    if (S.runs.length === 0) {
+      createRuns(options());
+      await drawGrids();
+    }
+    S.running = true;
+    buttons();
+    S.loop = loop()
+      .catch((e) => {
+        S.running = false;
+        say(`Training stopped: ${e.message ?? e}`, 'error');
+        state.errors.push(String(e?.stack ?? e));
+      })
+      .finally(buttons);
+  };
+
+  const loop = async () => {
+    const primary = S.runs[0];
+    const target = Number(field('steps').value);
+    const every = Math.max(1, Number(field('every').value));
+    let k = 1;
+    let msPerStep = null;
+    let nextGrid = (await exclusive(() => primary.session.step())) + every;
+    S.lastSave = performance.now();
+    say(`Training ${S.runs.map((r) => r.label).join(' and ')} on ${S.source.kind === 'mnist' ? 'MNIST' : S.source.name}…`, 'ok');
+    while (S.running) {
+      let step = 0;
+      const t0 = performance.now();
+      for (const run of S.runs) step = await exclusive(() => run.session.train(S.data, k));
+      const ms = (performance.now() - t0) / k;
+      msPerStep = msPerStep === null ? ms : 0.8 * msPerStep + 0.2 * ms;
+      k = Math.max(1, Math.min(32, Math.round(TARGET_CALL_MS / msPerStep)));
+
+      for (const run of S.runs) {
+        const rows = await exclusive(() => run.session.metrics(run.rows));
+        run.rows += rows.length / 7;
+        if (run === primary) chart.push(rows);
+        for (let i = 0; i < rows.length; i++) {
+          if (i % 7 !== 0 && !Number.isFinite(rows[i])) {
+            S.running = false;
+            throw new Error(`${run.label} diverged at step ${rows[i - (i % 7)]}: a loss became ${rows[i]}`);
+          }
+        }
+      }
+      const epochs = await exclusive(() => primary.session.epochs());
+      showStats(step, epochs, msPerStep, target);
+      if (step >= nextGrid) {
+        await drawGrids();
+        nextGrid = step + every;
+      }
+      if (performance.now() - S.lastSave > AUTOSAVE_MS) await autosave();
+      if (step >= target) {
+        S.running = false;
+        say(`Done: ${step} steps.`, 'ok');
+      }
+    }
+    await drawGrids();
+    await autosave();
+    if (T.message.startsWith('Training')) say(`Paused at step ${T.step}. Resume continues exactly from here.`);
+  };
+
+  const showStats = (step, epochs, msPerStep, target) => {
+    const m = chart.last();
+    const batch = S.runs[0].session.batch();
+    const ips = (batch * S.runs.length * 1000) / msPerStep;
+    const left = Math.max(0, target - step) * msPerStep / 1000;
+    const fmt = (v, d = 3) => (v === undefined ? '–' : v.toFixed(d));
+    $('s-step').textContent = step;
+    $('s-epoch').textContent = epochs.toFixed(2);
+    $('s-ips').textContent = ips.toFixed(1);
+    $('s-ms').textContent = msPerStep.toFixed(0);
+    $('s-eta').textContent = left > 3600 ? `${(left / 3600).toFixed(1)} h` : left > 90 ? `${(left / 60).toFixed(0)} min` : `${left.toFixed(0)} s`;
+    $('s-dloss').textContent = fmt(m?.dloss);
+    $('s-gloss').textContent = fmt(m?.gloss);
+    $('s-dx').textContent = fmt(m?.dx);
+    $('s-dgz').textContent = fmt(m?.dgz);
+    Object.assign(T, { step, epochs, ips, msPerStep, dloss: m?.dloss, gloss: m?.gloss, dx: m?.dx, dgz: m?.dgz });
+  };
+
+  // ---- checkpoints ---------------------------------------------------------------------------
+
+  const dataTag = () => (S.source?.kind === 'mnist' ? 'mnist' : `folder:${S.source?.name}:${S.data?.len()}`);
+  const autosave = async () => {
+    S.lastSave = performance.now();
+    for (const run of S.runs) {
+      const bytes = await exclusive(() => run.session.save());
+      const step = await exclusive(() => run.session.step());
+      await putSave(run.label, { bytes, options: run.session.options(), step, data: dataTag(), label: run.label, time: Date.now() });
+    }
+    T.autosaves++;
+    T.autosaveStep = T.step;
+  };
+  $('save').onclick = guard(async () => {
+    const run = S.runs[0];
+    const bytes = await exclusive(() => run.session.save());
+    const step = await exclusive(() => run.session.step());
+    state.lastCheckpoint = { bytes, step };
+    downloadBlob(new Blob([bytes]), `webgan-${run.label.toLowerCase()}-step${step}.safetensors`);
+    say(`Saved ${run.label} at step ${step} (${(bytes.length / 1e6).toFixed(1)} MB).`, 'ok');
+  });
+  // Loads checkpoint bytes into a new session (after checking them), on the data its options need.
+  const loadCheckpoint = async (bytes, source) => {
+    const opts = wasm.Session.checkpoint_options(bytes); // throws if it is not a checkpoint
+    await stop();
+    setControls(opts);
+    field('kind').value = /kind=(\w+)/.exec(opts)[1];
+    if (source === 'mnist' || (!S.data && / channels=1 /.test(` ${opts} `))) S.source = { kind: 'mnist' };
+    await refreshData();
+    if (!S.data) throw new Error(`This checkpoint (${opts}) needs its training images: pick that folder first, then load it again.`);
+    const session = wasm.Session.create(gpu, opts);
+    let step;
+    try {
+      step = session.load(bytes, S.data);
+    } catch (e) {
+      session.free();
+      throw e;
+    }
+    await reset();
+    addRun(session, /kind=basic/.test(opts) ? 'BasicGAN' : 'DCGAN');
+    await drawGrids();
+    T.step = step;
+    $('s-step').textContent = step;
+    say(`Loaded a checkpoint at step ${step}: Resume continues exactly from there.`, 'ok');
+  };
+  $('load').onchange = guard(async (e) => {
+    const file = e.target.files[0];
+    e.target.value = '';
+    if (!file) return;
+    try {
+      await loadCheckpoint(new Uint8Array(await file.arrayBuffer()));
+    } catch (err) {
+      throw new Error(`${file.name} was not loaded: ${err.message ?? err}. The current model is unchanged.`);
+    }
+  });
+
+  $('start').onclick = guard(start);
+  $('resume').onclick = guard(start);
+  $('pause').onclick = guard(async () => {
+    say('Pausing after the steps in flight…');
+    await stop();
+  });
+  $('reset').onclick = guard(reset);
+
+  // An automatic save from an earlier visit: offer to carry on.
+  allSaves()
+    .then((saves) => {
+      const last = saves.sort((a, b) => b.time - a.time)[0];
+      if (!last) return;
+      const button = $('resume-autosave');
+      const where = last.data === 'mnist' ? 'MNIST' : last.data.split(':')[1];
+      button.textContent = `Resume the autosaved ${last.label} (step ${last.step} on ${where}, ${new Date(last.time).toLocaleString()})`;
+      button.hidden = false;
+      button.onclick = guard(async () => {
+        await loadCheckpoint(last.bytes, last.data === 'mnist' ? 'mnist' : undefined);
+        button.hidden = true;
+        await start();
+      });
+    })
+    .catch((e) => console.warn('no automatic saves readable:', e));
+
+  for (const el of ['train-mnist', 'folder', 'files', 'load']) $(el).disabled = false;
+  buttons();
+}
