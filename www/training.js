@@ -290,24 +290,40 @@ export function startTraining(wasm, gpu, state) {
     downloadBlob(new Blob([bytes]), `webgan-${run.label.toLowerCase()}-step${step}.safetensors`);
     say(`Saved ${run.label} at step ${step} (${(bytes.length / 1e6).toFixed(1)} MB).`, 'ok');
   });
-  // Loads checkpoint bytes into a new session (after checking them), on the data its options need.
+  // Loads checkpoint bytes into a new session. Everything is checked before anything changes:
+  // a refused file leaves the current model, data and controls as they were.
   const loadCheckpoint = async (bytes, source) => {
     const opts = wasm.Session.checkpoint_options(bytes); // throws if it is not a checkpoint
-    await stop();
-    setControls(opts);
-    field('kind').value = /kind=(\w+)/.exec(opts)[1];
-    if (source === 'mnist' || (!S.data && / channels=1 /.test(` ${opts} `))) S.source = { kind: 'mnist' };
-    await refreshData();
-    if (!S.data) throw new Error(`This checkpoint (${opts}) needs its training images: pick that folder first, then load it again.`);
+    const size = Number(/size=(\d+)/.exec(opts)[1]);
+    const channels = Number(/channels=(\d+)/.exec(opts)[1]);
+    let data = S.data;
+    let dataSource = S.source;
+    if (!data || data.size() !== size || data.channels() !== channels) {
+      const mnist = channels === 1 && (source === 'mnist' || !S.source || S.source.kind === 'mnist');
+      if (!mnist) {
+        throw new Error(`it was trained on ${channels === 1 ? 'grey' : 'RGB'} ${size}×${size} images: load those (Image size ${size}, Colour ${channels === 1 ? 'grey' : 'RGB'}) first`);
+      }
+      data = await loadMnist(wasm, size);
+      dataSource = { kind: 'mnist' };
+    }
     const session = wasm.Session.create(gpu, opts);
     let step;
     try {
-      step = session.load(bytes, S.data);
+      step = session.load(bytes, data);
     } catch (e) {
       session.free();
+      if (data !== S.data) data.free();
       throw e;
     }
     await reset();
+    if (data !== S.data) {
+      S.data = data;
+      S.source = dataSource;
+      showData(`MNIST: ${data.len()} images of 28×28 padded to ${size}×${size}`, 1);
+      T.data = { loaded: data.len(), skipped: 0, total: data.len(), source: 'mnist' };
+    }
+    setControls(opts);
+    field('kind').value = /kind=(\w+)/.exec(opts)[1];
     addRun(session, /kind=basic/.test(opts) ? 'BasicGAN' : 'DCGAN');
     await drawGrids();
     T.step = step;

@@ -158,6 +158,27 @@ def opens_and_draws_pretrained_grids(b, url, shots):
     screenshot(b, os.path.join(shots, "page-open.png"))
 
 
+def draws_on_the_cpu_without_webgpu(b, url, shots):
+    # A browser without WebGPU: navigator.gpu removed before any page script runs.
+    b.cmd("POST", "/goog/cdp/execute", {"cmd": "Page.addScriptToEvaluateOnNewDocument",
+                                        "params": {"source": "delete Navigator.prototype.gpu;"}})
+    b.cmd("POST", "/timeouts", {"script": 120000, "pageLoad": 120000})
+    b.cmd("POST", "/url", {"url": url}, timeout=150)
+    s, _ = wait(b, "the gallery without WebGPU", lambda s: s["webgpu"] != "pending"
+                and all(v != "loading" for v in s["gallery"].values()), 300)
+    assert s["webgpu"] == "unavailable", f"webgpu: {s['webgpu']}"
+    message = js(b, "return document.getElementById('status').textContent")
+    assert "WebGPU is not available" in message and "CPU" in message, message
+    assert s["gallery"] == {"mnist": "ready", "faces": "ready"}, f"gallery: {s['gallery']}"
+    for card, size in (("mnist", 32), ("faces", 64)):
+        info = js(b, f"return document.querySelector('#card-{card} .card-info').textContent")
+        assert "drawn on the CPU" in info, info
+        within, between = cell_stats(b, f"#card-{card} canvas.grid", size)
+        assert within > 8 and between > 2, f"{card} grid looks blank on the CPU: {within:.1f}, {between:.1f}"
+    assert js(b, "return document.getElementById('train-mnist').disabled"), "training offered without WebGPU"
+    print(f"    no WebGPU: said so; both grids drawn on the CPU, first after {s['firstGridMs']} ms")
+
+
 def trains_on_bundled_mnist(b, url, shots):
     open_page(b, url)
     set_controls(b, {**SMALL, "steps": 6})
@@ -229,6 +250,15 @@ def checkpoint_round_trip(b, url, shots):
     click(b, "resume")
     train_until(b, 4, 600)
     straight = js(b, "return window.webgan.training.rows.filter(r => r.step > 2)")
+    # A file that is not a checkpoint is refused with the reason, and the model stays.
+    bad = os.path.join(os.path.dirname(path), "truncated.safetensors")
+    with open(bad, "wb") as f:
+        f.write(open(path, "rb").read()[:5000])
+    send_file(b, "load", bad)
+    s, _ = wait(b, "the refusal", lambda s: "truncated.safetensors" in s["training"]["message"], 60)
+    assert "was not loaded" in s["training"]["message"] and s["training"]["step"] == 4, s["training"]
+    assert js(b, "return document.querySelectorAll('#runs figure').length") == 1
+    print(f"    refused: {s['training']['message']}")
     # Back to step 2 from the file, then the same two steps again.
     click(b, "reset")
     send_file(b, "load", path)
@@ -245,7 +275,30 @@ def checkpoint_round_trip(b, url, shots):
     print(f"    saved at step 2 ({os.path.getsize(path) / 1e6:.1f} MB), loaded, resumed: steps 3-4 match the uninterrupted run")
 
 
-TESTS = [opens_and_draws_pretrained_grids, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, checkpoint_round_trip]
+def autosave_offers_resume_after_reload(b, url, shots):
+    open_page(b, url)
+    set_controls(b, {**SMALL, "steps": 2})
+    click(b, "train-mnist")
+    train_until(b, 2, 600)
+    wait(b, "the automatic save", lambda s: s["training"]["autosaves"] >= 1, 60)
+    # A new visit in the same browser profile: the save is offered, and resumes at its step.
+    b.cmd("POST", "/url", {"url": url}, timeout=150)
+    wait(b, "WebGPU and the wasm package", lambda s: s["webgpu"] == "ok", 120)
+    offer = None
+    for _ in range(60):
+        offer = js(b, "const e = document.getElementById('resume-autosave'); return e.hidden ? null : e.textContent")
+        if offer:
+            break
+        time.sleep(0.5)
+    assert offer and "step 2 on MNIST" in offer, f"after a reload the page offers: {offer!r}"
+    set_controls(b, {**SMALL, "steps": 3})
+    click(b, "resume-autosave")
+    t, _ = train_until(b, 3, 600)
+    assert t["step"] == 3, t
+    print(f"    reloaded; offered {offer!r}; resumed to step 3")
+
+
+TESTS = [opens_and_draws_pretrained_grids, draws_on_the_cpu_without_webgpu, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, checkpoint_round_trip, autosave_offers_resume_after_reload]
 
 
 def run(driver, caps_file, shots):
@@ -279,5 +332,27 @@ def run(driver, caps_file, shots):
     finally:
         www.shutdown()
     print(f"\ntest result: {'ok' if failed == 0 else 'FAILED'}. {passed} passed; {failed} failed; 0 ignored; 0 measured; 0 filtered out")
-    if failed:
-        raise Fail(f"{failed} page test(s) failed")
+    return failed
+
+
+def measure(driver, caps_file, steps):
+    """Not a test: the page's own figures at its default settings. Time from navigation to the
+    first pretrained grid, then one-click MNIST training (DCGAN, widths 32, batch 64) for
+    `steps` steps: images/s and ms/step as the page shows them."""
+    www = serve_in_background(functools.partial(QuietWww, directory="www"))
+    url = f"http://127.0.0.1:{www.server_address[1]}/index.html"
+    try:
+        with Browser(driver, caps_file) as b:
+            open_page(b, url)
+            s, _ = wait(b, "the pretrained grids", lambda s: all(v != "loading" for v in s["gallery"].values()), 300)
+            print(f"first pretrained grid: {s['firstGridMs']} ms after navigation; gallery {s['gallery']}")
+            print("grid draw times (ms):", js(b, "return [...document.querySelectorAll('#gallery .card')].map(c => c.id + ' ' + c.dataset.ms).join(', ')"))
+            set_controls(b, {"steps": int(steps), "every": 1000})
+            click(b, "train-mnist")
+            t, secs = train_until(b, int(steps), 3600)
+            print(f"MNIST, page defaults (DCGAN 32x32, ngf=ndf=32, batch 64): {t['step']} steps in {secs:.0f} s, "
+                  f"{t['ips']:.1f} images/s, {t['msPerStep']:.0f} ms/step (moving average), D loss {t['dloss']:.3f}")
+            print("adapter:", js(b, "return document.getElementById('status').textContent"))
+    finally:
+        www.shutdown()
+    return 0

@@ -9,6 +9,8 @@ one www/ server and one WebDriver client.
                                          empty BATCH/REPS/ONLY/TILES: the page's default,
                                          empty SHOT: no screenshot
     web.py pages DRIVER CAPS SHOTS       the page tests (page_tests.py); screenshots into SHOTS
+    web.py measure DRIVER CAPS STEPS     the page's figures at its defaults: time to the first
+                                         grid, MNIST training images/s
 
 Browsers come from chromedriver with CAPS (webdriver.json) plus the flags
 wasm-bindgen-test-runner adds, so what works here works in `./build.sh test` and vice versa.
@@ -297,11 +299,18 @@ def on_sigterm(signum, frame):
 
 
 def pages(driver, caps_file, shots):
-    import page_tests  # beside this file
-    page_tests.run(driver, caps_file, shots)
+    import page_tests  # beside this file; it imports this file again as `web`
+    failed = page_tests.run(driver, caps_file, shots)
+    if failed:
+        raise Fail(f"{failed} page test(s) failed")
 
 
-COMMANDS = {"serve": serve, "preflight": preflight, "bench": bench, "pages": pages}
+def measure(driver, caps_file, steps):
+    import page_tests
+    page_tests.measure(driver, caps_file, steps)
+
+
+COMMANDS = {"serve": serve, "preflight": preflight, "bench": bench, "pages": pages, "measure": measure}
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, on_sigterm)
