@@ -329,3 +329,39 @@ fn adam_two_steps() {
     assert_close("adam step 2 params", &p, &want, 1e-15);
     assert_close("adam step 2 m, v", &[m, v].concat(), &[-1.0, 0.25, 3.0, 0.0625], 1e-15);
 }
+
+#[test]
+fn softmax_xent_grads_and_values() {
+    let mut rng = Rng(11);
+    for (batch, classes) in [(1, 10), (5, 3), (4, 10)] {
+        // Logits spread wide enough that some probabilities are tiny and some near 1.
+        let logits: Vec<f64> = rng.normals(batch * classes).iter().map(|v| 5.0 * v).collect();
+        let labels: Vec<u8> = (0..batch).map(|n| ((n * 7 + 3) % classes) as u8).collect();
+        let out = softmax_cross_entropy(&logits, &labels, classes);
+        let tag = format!("softmax xent batch {batch} classes {classes}");
+        fd_check(&format!("{tag} dlogits"), &logits, &out.dlogits, |l| softmax_cross_entropy(l, &labels, classes).loss);
+
+        // Against the naive -mean(ln softmax[label]) and argmax accuracy.
+        let probs = softmax(&logits, classes);
+        let naive =
+            -labels.iter().enumerate().map(|(n, &l)| probs[n * classes + l as usize].ln()).sum::<f64>() / batch as f64;
+        let correct =
+            probs.chunks(classes).zip(&labels).filter(|(row, &l)| row.iter().all(|&p| p <= row[l as usize])).count();
+        assert_close(
+            &format!("{tag} loss, accuracy = naive"),
+            &[out.loss, out.accuracy],
+            &[naive, correct as f64 / batch as f64],
+            1e-12,
+        );
+        assert_close(
+            &format!("{tag} softmax rows sum to 1"),
+            &probs.chunks(classes).map(|r| r.iter().sum()).collect::<Vec<f64>>(),
+            &vec![1.0; batch],
+            1e-15,
+        );
+    }
+    // Saturated logits in f32: no overflow, the loss of a confident wrong answer is the margin.
+    let out = softmax_cross_entropy(&[1000.0f32, 0.0, -1000.0, 0.0], &[1, 0], 2);
+    assert_eq!((out.loss, out.accuracy), (1000.0, 0.0));
+    assert_eq!(out.dlogits, [0.5, -0.5, -0.5, 0.5]);
+}

@@ -12,6 +12,7 @@ export class Chart {
   constructor(canvas) {
     this.canvas = canvas;
     this.rows = []; // {step, dloss, gloss, dx, dgz}
+    this.draw();
   }
 
   clear() {
@@ -75,5 +76,9 @@ export class Chart {
       lx += ctx.measureText(s.label).width + 30;
     }
     ctx.fillText(`step ${x0}–${x1}`, W - 90, H - 6);
+    if (rows.length === 0) {
+      ctx.fillStyle = 'rgba(128,128,128,0.9)';
+      ctx.fillText('losses and D outputs appear here while training', left + 12, panels[0].top + 20);
+    }
   }
 }

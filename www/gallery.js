@@ -86,4 +86,5 @@ async function startCard(wasm, gpu, card, drawn) {
   drawn();
   busy(false);
   await drawWalk();
+  card.dataset.walk = 'ready';
 }

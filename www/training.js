@@ -11,7 +11,8 @@ const $ = (id) => document.getElementById(id);
 const AUTOSAVE_MS = 60_000;
 const TARGET_CALL_MS = 250; // queue about this much GPU work per call, then yield to the page
 
-export function startTraining(wasm, gpu, state) {
+export function startTraining(wasm, firstGpu, state) {
+  let gpu = firstGpu; // replaced when a lost device is reopened
   const form = $('controls');
   const chart = new Chart($('chart'));
   const S = {
@@ -46,8 +47,8 @@ export function startTraining(wasm, gpu, state) {
     }
   };
   const buttons = () => {
-    const has = S.runs.length > 0;
-    $('start').disabled = S.running || !S.data;
+    const has = S.runs.length > 0 && !T.lost;
+    $('start').disabled = S.running || !S.data || !!T.lost;
     $('pause').disabled = !S.running;
     $('resume').disabled = S.running || !has;
     $('reset').disabled = !has;
@@ -111,8 +112,8 @@ export function startTraining(wasm, gpu, state) {
     try {
       await f(...args);
     } catch (e) {
-      say(e.message ?? String(e), 'error');
-      state.errors.push(String(e?.stack ?? e));
+      say(e.message ?? String(e), 'error'); // refused input and the like: the user is told
+      console.warn(e);
     } finally {
       buttons();
     }
@@ -197,13 +198,17 @@ export function startTraining(wasm, gpu, state) {
     }
     S.running = true;
     buttons();
-    S.loop = loop()
+    const mine = loop()
       .catch((e) => {
+        if (S.loop !== mine || T.lost) return; // a loop left behind on a lost device
         S.running = false;
+        S.loop = null;
+        if (e.diverged) return restoreAfterDivergence(e);
         say(`Training stopped: ${e.message ?? e}`, 'error');
         state.errors.push(String(e?.stack ?? e));
       })
       .finally(buttons);
+    S.loop = mine;
   };
 
   const loop = async () => {
@@ -230,7 +235,7 @@ export function startTraining(wasm, gpu, state) {
         for (let i = 0; i < rows.length; i++) {
           if (i % 7 !== 0 && !Number.isFinite(rows[i])) {
             S.running = false;
-            throw new Error(`${run.label} diverged at step ${rows[i - (i % 7)]}: a loss became ${rows[i]}`);
+            throw Object.assign(new Error(`${run.label} diverged at step ${rows[i - (i % 7)]}: a loss became ${rows[i]}`), { diverged: run.label });
           }
         }
       }
@@ -246,6 +251,7 @@ export function startTraining(wasm, gpu, state) {
         say(`Done: ${step} steps.`, 'ok');
       }
     }
+    if (T.lost) return; // nothing on the lost device can be read: the last save stays as it was
     await drawGrids();
     await autosave();
     if (T.message.startsWith('Training')) say(`Paused at step ${T.step}. Resume continues exactly from here.`);
@@ -348,6 +354,59 @@ export function startTraining(wasm, gpu, state) {
     await stop();
   });
   $('reset').onclick = guard(reset);
+
+  // A loss became NaN or infinite: the weights are ruined. Go back to the last automatic save
+  // (saved only from finite losses, and a checkpoint holding NaN is refused anyway).
+  const restoreAfterDivergence = async (e) => {
+    T.diverged = e.message;
+    const last = (await allSaves()).filter((r) => r.label === e.diverged).sort((a, b) => b.time - a.time)[0];
+    if (!last) {
+      say(`${e.message}. Training is paused; there is no earlier save to go back to: Reset, lower the learning rate, Start.`, 'error');
+      return;
+    }
+    try {
+      await loadCheckpoint(last.bytes, last.data === 'mnist' ? 'mnist' : undefined);
+      say(`${e.message}. Training is paused and the last good state (step ${last.step}, the automatic save) is restored; a lower learning rate may help.`, 'error');
+    } catch (err) {
+      say(`${e.message}. Training is paused; the automatic save could not be restored: ${err.message ?? err}`, 'error');
+    }
+  };
+
+  // ---- a lost GPU device ---------------------------------------------------------------------
+
+  // The device is gone with everything on it; the automatic save in IndexedDB is not. Pause,
+  // say so, and offer to open a new device and carry on from that save, without a reload.
+  const watch = (device) =>
+    device.lost().then((why) => {
+      if (device !== gpu) return;
+      T.lost = why;
+      S.running = false;
+      S.lock = Promise.resolve(); // calls in flight on the dead device may never settle
+      say(`The GPU device was lost (${why}). Training is paused; the last automatic save${T.autosaveStep !== undefined ? ` (step ${T.autosaveStep})` : ''} is intact in this browser.`, 'error');
+      $('reconnect').hidden = false;
+      buttons();
+    });
+  watch(gpu);
+  state.debug = { loseGpu: () => gpu.destroy() };
+  $('reconnect').onclick = guard(async () => {
+    const fresh = await wasm.WebGpu.open();
+    const saves = await allSaves();
+    gpu = fresh;
+    watch(gpu);
+    S.runs.forEach((r) => r.session.free());
+    S.runs = [];
+    $('runs').replaceChildren();
+    S.loop = null;
+    T.lost = undefined;
+    $('reconnect').hidden = true;
+    const last = saves.sort((a, b) => b.time - a.time)[0];
+    if (!last) {
+      say('A new GPU device is ready; there was no automatic save yet: Start trains a new model.', 'ok');
+      return;
+    }
+    await loadCheckpoint(last.bytes, last.data === 'mnist' ? 'mnist' : undefined);
+    say(`A new GPU device is ready; loaded the automatic save at step ${last.step}. Resume carries on from there.`, 'ok');
+  });
 
   // An automatic save from an earlier visit: offer to carry on.
   allSaves()

@@ -2,6 +2,7 @@
 //! ([`spec`]) that run on the GPU ([`network`]) or on the CPU reference ([`cpu`]).
 
 pub mod checkpoint;
+pub mod classifier;
 pub mod config;
 pub mod cpu;
 pub mod generate;

@@ -13,6 +13,7 @@ pub mod conv;
 pub mod linear;
 pub mod loss;
 pub mod util;
+pub mod xent;
 
 use crate::gpu::Gpu;
 

@@ -17,6 +17,7 @@ pub mod batchnorm;
 pub mod conv;
 pub mod linear;
 pub mod loss;
+pub mod xent;
 
 pub use activation::*;
 pub use adam::*;
@@ -24,6 +25,7 @@ pub use batchnorm::*;
 pub use conv::*;
 pub use linear::*;
 pub use loss::*;
+pub use xent::*;
 
 /// Widens an f32 tensor (e.g. one read back from the GPU) to f64.
 pub fn to_f64(x: &[f32]) -> Vec<f64> {

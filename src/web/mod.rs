@@ -26,13 +26,21 @@ fn js_error(e: impl std::fmt::Display) -> JsValue {
 #[wasm_bindgen]
 pub struct WebGpu {
     gpu: Rc<Gpu>,
+    errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 #[wasm_bindgen]
 impl WebGpu {
     /// Opens the adapter and device; fails with a JS `Error` naming why when there is none.
     pub async fn open() -> Result<WebGpu, JsValue> {
-        Ok(WebGpu { gpu: Rc::new(Gpu::new().await.map_err(js_error)?) })
+        let gpu = Gpu::new().await.map_err(js_error)?;
+        let errors: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let sink = errors.clone();
+        gpu.device.on_uncaptured_error(std::sync::Arc::new(move |e: wgpu::Error| {
+            web_sys::console::error_1(&format!("GPU error: {e}").into());
+            sink.lock().unwrap().push(e.to_string());
+        }));
+        Ok(WebGpu { gpu: Rc::new(gpu), errors })
     }
 
     /// The adapter and its limits, one `label: value [default d]` per line (see [`adapter_report`]).
@@ -43,6 +51,29 @@ impl WebGpu {
     /// Destroys the device, as a lost GPU would (the page's recovery path is tested with it).
     pub fn destroy(&self) {
         self.gpu.device.destroy();
+    }
+
+    /// Resolves, with the reason, when the device is lost (driver reset, GPU removed, or
+    /// [`WebGpu::destroy`]). Everything built on it is then unusable: the page opens a new one.
+    pub fn lost(&self) -> js_sys::Promise {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        let tx = std::sync::Mutex::new(Some(tx));
+        self.gpu.device.set_device_lost_callback(move |reason, message| {
+            if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
+                let _ = tx.send(format!("{reason:?}{}", if message.is_empty() { String::new() } else { format!(": {message}") }));
+            }
+        });
+        wasm_bindgen_futures::future_to_promise(async move {
+            let why = rx.await.unwrap_or_else(|_| "the device was dropped".into());
+            Ok(JsValue::from_str(&why))
+        })
+    }
+
+    /// GPU errors no call caught (validation errors, out of memory), oldest first; clears them.
+    /// wgpu's default is to panic on these, which would take the whole wasm module down with a
+    /// lost device; the page reads them instead.
+    pub fn take_errors(&self) -> Vec<String> {
+        std::mem::take(&mut *self.errors.lock().unwrap())
     }
 }
 
@@ -157,4 +188,58 @@ fn report(gpu: &Gpu) -> String {
     limit("maxStorageBufferBindingSize", lim.max_storage_buffer_binding_size, def.max_storage_buffer_binding_size);
     limit("maxBufferSize", lim.max_buffer_size, def.max_buffer_size);
     lines.join("\n")
+}
+
+/// One model's training step for the side-by-side comparison with TensorFlow.js
+/// (`www/tfjs/`, `./build.sh compare`): the model is [`crate::model::ModelConfig::mnist`] changed
+/// by `options` ([`crate::model::ModelConfig::with_options`] words, e.g. `"kernel=k4s2p1"`), so
+/// the page states both sides' architecture in one place. Stepped as
+/// [`crate::bench::bench_step`] does: random real bytes and one z, a warm-up step (awaited),
+/// then `reps` steps queued and awaited. Returns `{ config, adapter, warmupMs, ms, gflops,
+/// metrics, gChange, dChange }`: `ms` per timed step, `metrics` the [`crate::train::METRICS`]
+/// values after the last step (D loss real, D(x), D loss fake, D(G(z)), G loss, D(G(z)) after
+/// D's update), and the largest absolute change of any G and of any D parameter from their
+/// initial values (proof that the step updates the weights).
+#[wasm_bindgen]
+pub async fn bench_train_step(options: String, reps: u32) -> Result<JsValue, JsValue> {
+    use crate::bench::now_ms;
+    if reps == 0 {
+        return Err(js_error("reps must be at least 1"));
+    }
+    let cfg = crate::model::ModelConfig::mnist().with_options(&options).map_err(js_error)?;
+    let gpu = Gpu::new().await.map_err(js_error)?;
+    let mut trainer = crate::train::Trainer::new(&gpu, &cfg, &gpu.tiles).map_err(js_error)?;
+    let mut rng = crate::rng::Rng::new(1);
+    let real: Vec<u8> = (0..cfg.batch * cfg.image_len()).map(|_| rng.below(256) as u8).collect();
+    let z = crate::model::latent::normal_z(&mut rng, cfg.batch, cfg.z_dim);
+    let t0 = now_ms();
+    trainer.step(&gpu, &real, &z);
+    gpu.finish().await.map_err(js_error)?;
+    let warmup_ms = now_ms() - t0;
+    let t0 = now_ms();
+    for _ in 0..reps {
+        trainer.step(&gpu, &real, &z);
+    }
+    gpu.finish().await.map_err(js_error)?;
+    let ms = (now_ms() - t0) / reps as f64;
+
+    let metrics = gpu.read(&trainer.metrics).await.map_err(js_error)?;
+    let (g0, d0) = crate::train::init_params(&cfg);
+    let max_change = |now: &[Vec<f32>], then: &[Vec<f32>]| {
+        now.iter().flatten().zip(then.iter().flatten()).fold(0f32, |m, (a, b)| m.max((a - b).abs()))
+    };
+    let g_change = max_change(&trainer.g.params.read(&gpu).await.map_err(js_error)?, &g0);
+    let d_change = max_change(&trainer.d.params.read(&gpu).await.map_err(js_error)?, &d0);
+
+    let out = js_sys::Object::new();
+    let set = |key: &str, value: JsValue| js_sys::Reflect::set(&out, &key.into(), &value).map(|_| ());
+    set("config", cfg.to_string().into())?;
+    set("adapter", gpu.adapter_summary().into())?;
+    set("warmupMs", warmup_ms.into())?;
+    set("ms", ms.into())?;
+    set("gflops", (crate::train::step_flops(&cfg) / ms / 1e6).into())?;
+    set("metrics", js_sys::Float32Array::from(&metrics[..]).into())?;
+    set("gChange", g_change.into())?;
+    set("dChange", d_change.into())?;
+    Ok(out.into())
 }

@@ -152,6 +152,11 @@ def opens_and_draws_pretrained_grids(b, url, shots):
         # and from one image to the next.
         assert within > 8 and between > 2, f"{card} grid looks blank: pixel std in a cell {within:.1f}, between cells {between:.1f}"
         print(f"    {card}: {w}x{h} grid, mean {mean:.0f}, std in a cell {within:.1f}, between cells {between:.1f}")
+    for _ in range(240):
+        if js(b, "return document.querySelector('#card-mnist').dataset.walk") == "ready":
+            break
+        time.sleep(0.5)
+    time.sleep(0.5)  # a frame or two of the animation
     walk = pixels(b, "#card-mnist canvas.walk")
     assert walk[3] > 8, f"the walk animation is blank: {walk}"
     print(f"    first grid drawn {s['firstGridMs']} ms after navigation started")
@@ -298,7 +303,36 @@ def autosave_offers_resume_after_reload(b, url, shots):
     print(f"    reloaded; offered {offer!r}; resumed to step 3")
 
 
-TESTS = [opens_and_draws_pretrained_grids, draws_on_the_cpu_without_webgpu, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, checkpoint_round_trip, autosave_offers_resume_after_reload]
+def survives_a_lost_gpu(b, url, shots):
+    open_page(b, url)
+    set_controls(b, {**SMALL, "steps": 2})
+    click(b, "train-mnist")
+    train_until(b, 2, 600)
+    s, _ = wait(b, "the automatic save", lambda s: s["training"]["autosaves"] >= 1, 60)
+    saved = s["training"]["autosaveStep"]
+    set_controls(b, {"steps": 1000})
+    click(b, "resume")
+    wait(b, "training to go on", lambda s: s["training"]["step"] > saved, 300)
+    js(b, "window.webgan.debug.loseGpu()")  # as a driver reset would
+    s, _ = wait(b, "the loss to be noticed", lambda s: s["training"].get("lost") and not s["training"]["running"], 120)
+    message = s["training"]["message"]
+    assert "lost" in message and f"step {saved}" in message and "intact" in message, message
+    kept = b.cmd("POST", "/execute/async", {"script": """
+      const done = arguments[0];
+      const req = indexedDB.open('webgan', 1);
+      req.onsuccess = () => { const g = req.result.transaction('autosave').objectStore('autosave').get('DCGAN');
+                              g.onsuccess = () => done(g.result.step); };""", "args": []}, timeout=60)
+    assert kept == saved, f"the automatic save moved from step {saved} to {kept}"
+    click(b, "reconnect")
+    s, _ = wait(b, "a new device and the save", lambda s: "new GPU device" in s["training"]["message"], 300)
+    assert s["training"]["step"] == saved and not s["training"].get("lost"), s["training"]
+    set_controls(b, {"steps": saved + 1})
+    click(b, "resume")
+    t, _ = train_until(b, saved + 1, 300)
+    print(f"    lost the device at step > {saved}: {message!r}; reopened, resumed from step {saved} to {t['step']}")
+
+
+TESTS = [opens_and_draws_pretrained_grids, draws_on_the_cpu_without_webgpu, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu]
 
 
 def run(driver, caps_file, shots):

@@ -8,6 +8,11 @@ one www/ server and one WebDriver client.
                                          run www/bench.html, print its lines as they come;
                                          empty BATCH/REPS/ONLY/TILES: the page's default,
                                          empty SHOT: no screenshot
+    web.py compare DRIVER CAPS LIMIT MODELS BACKENDS REPS [PROFILE]
+                                         run www/tfjs/index.html (this project's step next to
+                                         TensorFlow.js's), print its lines as they come; empty
+                                         MODELS/BACKENDS/REPS: the page's default; PROFILE 1:
+                                         TensorFlow.js's costliest kernels too
     web.py pages DRIVER CAPS SHOTS       the page tests (page_tests.py); screenshots into SHOTS
     web.py measure DRIVER CAPS STEPS     the page's figures at its defaults: time to the first
                                          grid, MNIST training images/s
@@ -44,6 +49,11 @@ class Www(http.server.SimpleHTTPRequestHandler):
 
     def end_headers(self):
         self.send_header("Cache-Control", "no-store")  # a rebuilt pkg/ is picked up on reload
+        if self.path.startswith("/tfjs/"):
+            # Cross-origin isolation, so TensorFlow.js's wasm backend may use its threaded build
+            # (SharedArrayBuffer) in the side-by-side comparison; everything there is same-origin.
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
         super().end_headers()
 
     def log_message(self, *args):
@@ -233,14 +243,25 @@ BENCH_START_SECONDS = 120  # to load the page and the wasm, before window.benchR
 
 
 def bench(driver, caps_file, limit, screenshot, batch, reps, only, tiles):
+    run_bench_page(driver, caps_file, limit, screenshot, "bench.html",
+                   (("batch", batch), ("reps", reps), ("only", only), ("tiles", tiles)), "browser benchmark")
+
+
+def compare(driver, caps_file, limit, models, backends, reps, profile=""):
+    run_bench_page(driver, caps_file, limit, "", "tfjs/index.html",
+                   (("models", models), ("backends", backends), ("reps", reps), ("profile", profile)),
+                   "side-by-side comparison")
+
+
+def run_bench_page(driver, caps_file, limit, screenshot, page, params, what):
+    """Opens www/PAGE?PARAMS (empty values left out) and prints the lines it keeps in
+    window.benchResult ({ done, lines, error }) as they come; Fail on its error or a timeout."""
     limit = int(limit)
     # The page's own limit is `limit`; this backstop catches a WebDriver call that hangs.
-    limit_time(limit + 120, "browser benchmark")
+    limit_time(limit + 120, what)
     www = serve_in_background(functools.partial(QuietWww, directory="www"))
-    query = urllib.parse.urlencode(
-        [(k, v) for k, v in (("batch", batch), ("reps", reps), ("only", only), ("tiles", tiles)) if v],
-        quote_via=urllib.parse.quote)
-    url = f"http://127.0.0.1:{www.server_address[1]}/bench.html" + (f"?{query}" if query else "")
+    query = urllib.parse.urlencode([(k, v) for k, v in params if v], quote_via=urllib.parse.quote)
+    url = f"http://127.0.0.1:{www.server_address[1]}/{page}" + (f"?{query}" if query else "")
     print(f"browser: {url}", file=sys.stderr, flush=True)
     error = None
     start = time.monotonic()
@@ -255,7 +276,7 @@ def bench(driver, caps_file, limit, screenshot, batch, reps, only, tiles):
                     elapsed = time.monotonic() - start
                     if r is None:
                         if elapsed > BENCH_START_SECONDS:
-                            error = f"bench.html did not set window.benchResult within {BENCH_START_SECONDS} s"
+                            error = f"{page} did not set window.benchResult within {BENCH_START_SECONDS} s"
                             break
                     else:
                         for line in r["lines"]:
@@ -278,7 +299,7 @@ def bench(driver, caps_file, limit, screenshot, batch, reps, only, tiles):
                     png = base64.b64decode(b.cmd("GET", "/screenshot", timeout=60))
                     with open(screenshot, "wb") as f:
                         f.write(png)
-                    print(f"browser: screenshot of bench.html in {screenshot}", file=sys.stderr, flush=True)
+                    print(f"browser: screenshot of {page} in {screenshot}", file=sys.stderr, flush=True)
                 except (Fail, OSError) as e:
                     print(f"browser: no screenshot: {e}", file=sys.stderr, flush=True)
             if error:
@@ -290,7 +311,7 @@ def bench(driver, caps_file, limit, screenshot, batch, reps, only, tiles):
     finally:
         www.shutdown()
     if error:
-        raise Fail(f"browser benchmark failed: {error}")
+        raise Fail(f"{what} failed: {error}")
     print(f"browser: done in {time.monotonic() - start:.1f} s", file=sys.stderr, flush=True)
 
 
@@ -310,7 +331,8 @@ def measure(driver, caps_file, steps):
     page_tests.measure(driver, caps_file, steps)
 
 
-COMMANDS = {"serve": serve, "preflight": preflight, "bench": bench, "pages": pages, "measure": measure}
+COMMANDS = {"serve": serve, "preflight": preflight, "bench": bench, "compare": compare, "pages": pages,
+            "measure": measure}
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, on_sigterm)

@@ -3,6 +3,8 @@
 #![cfg_attr(target_arch = "wasm32", allow(unused))]
 
 #[cfg(not(target_arch = "wasm32"))]
+mod classifier;
+#[cfg(not(target_arch = "wasm32"))]
 mod export;
 #[cfg(not(target_arch = "wasm32"))]
 mod grid;
@@ -72,6 +74,53 @@ mod cli {
             /// Also score two disjoint real sets of --count images against each other: the floor.
             #[arg(long)]
             baseline: bool,
+            /// An MNIST classifier's weights (www/weights/mnist-classifier.safetensors): also report
+            /// the share of confidently classified digits, the class histogram and its entropy.
+            #[arg(long)]
+            classifier: Option<PathBuf>,
+        },
+        /// Train the MNIST digit classifier (the score's judge of generated digits) on the GPU kernels.
+        TrainClassifier {
+            /// MNIST training images (IDX, .gz or raw).
+            #[arg(long)]
+            data: PathBuf,
+            /// Their labels (IDX).
+            #[arg(long)]
+            labels: PathBuf,
+            /// Test images and labels, evaluated after every epoch.
+            #[arg(long)]
+            test_data: Option<PathBuf>,
+            #[arg(long)]
+            test_labels: Option<PathBuf>,
+            #[arg(long, default_value_t = 3)]
+            epochs: usize,
+            #[arg(long, default_value_t = 64)]
+            batch: usize,
+            #[arg(long, default_value_t = 1e-3)]
+            lr: f32,
+            /// The learning rate is multiplied by this after every epoch.
+            #[arg(long, default_value_t = 0.3)]
+            lr_decay: f32,
+            /// Channels of the first conv (then 2x and 4x).
+            #[arg(long, default_value_t = webgan::model::classifier::WIDTH)]
+            width: usize,
+            #[arg(long, default_value_t = 1)]
+            seed: u64,
+            #[arg(long, default_value = "runs/classifier/mnist-classifier.safetensors")]
+            out: PathBuf,
+            #[arg(long, default_value_t = 100)]
+            log_every: u32,
+        },
+        /// The accuracy of classifier weights on a labelled MNIST set.
+        EvalClassifier {
+            #[arg(long, default_value = "www/weights/mnist-classifier.safetensors")]
+            weights: PathBuf,
+            #[arg(long, default_value = "www/data/mnist/t10k-images-idx3-ubyte.gz")]
+            data: PathBuf,
+            #[arg(long, default_value = "www/data/mnist/t10k-labels-idx1-ubyte.gz")]
+            labels: PathBuf,
+            #[arg(long, default_value_t = 500)]
+            batch: usize,
         },
         /// Write a checkpoint's generator as the page's compact weights file (F16, G only).
         Export {
@@ -232,8 +281,42 @@ mod cli {
             }),
             Command::Sample { checkpoint, out, strip, seed } => crate::sample::run(&checkpoint, &out, &strip, seed),
             Command::Export { checkpoint, out, info } => crate::export::run(&checkpoint, &out, &info),
-            Command::Score { checkpoint, data, count, seed, baseline } => {
-                crate::score::run(&crate::score::Options { checkpoint, data, count, seed, baseline })
+            Command::Score { checkpoint, data, count, seed, baseline, classifier } => {
+                crate::score::run(&crate::score::Options { checkpoint, data, count, seed, baseline, classifier })
+            }
+            Command::TrainClassifier {
+                data,
+                labels,
+                test_data,
+                test_labels,
+                epochs,
+                batch,
+                lr,
+                lr_decay,
+                width,
+                seed,
+                out,
+                log_every,
+            } => {
+                let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+                let opts = crate::classifier::Options {
+                    data,
+                    labels,
+                    test_data,
+                    test_labels,
+                    epochs,
+                    batch,
+                    lr,
+                    lr_decay,
+                    width,
+                    seed,
+                    out,
+                    log_every: log_every.max(1),
+                };
+                crate::classifier::train(&opts, &format!("webgan-cli {command}"))
+            }
+            Command::EvalClassifier { weights, data, labels, batch } => {
+                crate::classifier::eval(&weights, &data, &labels, batch)
             }
             Command::Bench { batch, reps, only, tiles } => {
                 let gpu = pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?;

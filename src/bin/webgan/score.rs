@@ -2,6 +2,8 @@
 //! images, per pyramid level (see `webgan::metrics::swd`). With `--baseline` it also scores two
 //! disjoint sets of real images of the same size against each other: the floor a perfect
 //! generator would reach with that many images, without which the numbers cannot be read.
+//! With `--classifier` (MNIST) it also reads the generated digits with the project's classifier
+//! (see `webgan::metrics::digits`), and the real ones for comparison.
 
 use crate::train::generate;
 use std::path::{Path, PathBuf};
@@ -9,11 +11,15 @@ use std::time::Instant;
 use webgan::data::idx::load_mnist;
 use webgan::data::{load_folder, thousands, ImagePool};
 use webgan::gpu::Gpu;
-use webgan::metrics::{swd, Images, SwdConfig};
+use webgan::metrics::digits::CONFIDENT;
+use webgan::metrics::{digit_report, swd, Images, SwdConfig};
 use webgan::model::checkpoint::read_config;
+use webgan::model::classifier::{Classifier, ClassifierWeights, CLASSES, SIZE};
 use webgan::model::latent::normal_z;
 use webgan::model::ModelConfig;
+use webgan::reference::softmax;
 use webgan::rng::Rng;
+use webgan::shape::AdamConfig;
 use webgan::train::Trainer;
 
 pub struct Options {
@@ -23,6 +29,8 @@ pub struct Options {
     pub count: usize,
     pub seed: u64,
     pub baseline: bool,
+    /// MNIST classifier weights: also report the digits' confident share and class coverage.
+    pub classifier: Option<PathBuf>,
 }
 
 pub fn run(opts: &Options) -> Result<(), String> {
@@ -70,6 +78,28 @@ pub fn run(opts: &Options) -> Result<(), String> {
     timed("generated vs real", &fake, &real)?;
     if opts.baseline {
         timed("real vs real     ", &real_set(1)?, &real)?;
+    }
+    if let Some(path) = &opts.classifier {
+        let fake_values = fake.data();
+        let real_pixels: Vec<u8> = order[..count].iter().flat_map(|&i| pool.image(i)).copied().collect();
+        digits(&gpu, path, &cfg, fake_values, &real_pixels)?;
+    }
+    Ok(())
+}
+
+/// The classifier's reading of the generated digits and of as many real ones.
+fn digits(gpu: &Gpu, path: &Path, cfg: &ModelConfig, fake: &[f32], real: &[u8]) -> Result<(), String> {
+    if cfg.channels != 1 || cfg.image_size != SIZE {
+        return Err(format!("the digit classifier reads {SIZE}x{SIZE} grey images; this generator draws {cfg}"));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let weights = ClassifierWeights::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let c = Classifier::new(gpu, &weights, 250, &gpu.tiles, &AdamConfig::default()).map_err(|e| e.to_string())?;
+    let fake_logits = pollster::block_on(c.logits(gpu, fake)).map_err(|e| e.to_string())?;
+    let real_logits = pollster::block_on(c.logits_u8(gpu, real)).map_err(|e| e.to_string())?;
+    for (what, logits) in [("generated digits", fake_logits), ("real digits     ", real_logits)] {
+        let report = digit_report(&softmax(&logits, CLASSES), CLASSES, CONFIDENT)?;
+        println!("{what}: {report}");
     }
     Ok(())
 }

@@ -8,12 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use webgan::data::idx::load_mnist;
-use webgan::data::{load_folder_cropped, Crop, ImagePool, Sampler, SamplerState};
+use webgan::data::{load_folder_cropped, Crop, ImagePool};
 use webgan::fast::FastGan;
 use webgan::gpu::Gpu;
-use webgan::model::latent::normal_z;
 use webgan::model::ModelConfig;
-use webgan::rng::Rng;
+use webgan::run::{grid_z, RunState};
 use webgan::train::{MetricsRing, Trainer, METRICS};
 
 /// Where the step runs.
@@ -63,11 +62,6 @@ fn load_data(
     }
 }
 
-/// The fixed z of every sample grid, so successive grids show the same 64 draws learning.
-fn fixed_z(cfg: &ModelConfig, count: usize) -> Vec<f32> {
-    normal_z(&mut Rng::new(cfg.seed ^ 0xf1ed), count, cfg.z_dim)
-}
-
 /// G's images for `z`, any count, in batches of the trainer's size.
 pub fn generate(gpu: &Gpu, trainer: &Trainer, z: &[f32]) -> Result<Vec<f32>, String> {
     let cfg = &trainer.cfg;
@@ -80,34 +74,6 @@ pub fn generate(gpu: &Gpu, trainer: &Trainer, z: &[f32]) -> Result<Vec<f32>, Str
         out.extend_from_slice(&imgs[..chunk.len() / cfg.z_dim * cfg.image_len()]);
     }
     Ok(out)
-}
-
-fn run_pairs(sampler: &Sampler, rng: &Rng) -> Vec<(String, String)> {
-    let s = sampler.state();
-    let r = rng.state();
-    vec![
-        ("epoch".into(), s.epoch.to_string()),
-        ("sampler".into(), format!("{} {} {} {}", s.len, s.seed, s.epoch, s.pos)),
-        ("rng".into(), format!("{:016x} {:016x} {:016x} {:016x}", r[0], r[1], r[2], r[3])),
-    ]
-}
-
-fn parse_run(run: &[(String, String)], pool_len: usize) -> Result<(Sampler, Rng), String> {
-    let get =
-        |k: &str| run.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str()).ok_or(format!("checkpoint has no {k}"));
-    let n: Vec<u64> =
-        get("sampler")?.split(' ').map(|v| v.parse().map_err(|_| "bad sampler state")).collect::<Result<_, _>>()?;
-    let [len, seed, epoch, pos] = n[..] else { return Err("bad sampler state".into()) };
-    if len as usize != pool_len {
-        return Err(format!("the checkpoint was trained on {len} images, this data has {pool_len}"));
-    }
-    let sampler = Sampler::from_state(SamplerState { len, seed, epoch, pos }).map_err(|e| e.to_string())?;
-    let r: Vec<u64> = get("rng")?
-        .split(' ')
-        .map(|v| u64::from_str_radix(v, 16).map_err(|_| "bad rng state"))
-        .collect::<Result<_, _>>()?;
-    let rng = Rng::from_state(r.try_into().map_err(|_| "bad rng state")?);
-    Ok((sampler, rng))
 }
 
 /// The model being trained, on either backend.
@@ -186,8 +152,8 @@ impl Engine {
     }
 }
 
-fn save_checkpoint(engine: &Engine, sampler: &Sampler, rng: &Rng, path: &Path) -> Result<(), String> {
-    let bytes = engine.save(run_pairs(sampler, rng))?;
+fn save_checkpoint(engine: &Engine, run: &RunState, path: &Path) -> Result<(), String> {
+    let bytes = engine.save(run.to_pairs())?;
     // Write then rename: an interrupted save never leaves a truncated checkpoint behind.
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)
@@ -201,12 +167,11 @@ pub fn run(opts: Options) -> Result<(), String> {
     let pool = load_data(&opts.data, cfg, opts.max_images, opts.crop)?;
     println!("{} images of {}x{}x{}; {cfg}", pool.len(), cfg.channels, cfg.image_size, cfg.image_size);
     let mut engine = Engine::new(opts.backend, cfg)?;
-    let mut sampler = Sampler::new(pool.len(), cfg.seed);
-    let mut rng = Rng::new(cfg.seed ^ 0x2);
+    let mut run = RunState::new(cfg, pool.len());
     if let Some(path) = &opts.resume {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let run = engine.load(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-        (sampler, rng) = parse_run(&run, pool.len())?;
+        let pairs = engine.load(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        run = RunState::from_pairs(&pairs, pool.len()).map_err(|e| format!("{}: {e}", path.display()))?;
         println!("resumed {} at step {}", path.display(), engine.step_count());
     }
     let total = match (opts.steps, opts.epochs) {
@@ -220,7 +185,7 @@ pub fn run(opts: Options) -> Result<(), String> {
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).map_err(|e| e.to_string())?;
 
-    let z_grid = fixed_z(cfg, 64);
+    let z_grid = grid_z(cfg, 64);
     let bar = ProgressBar::new(total as u64).with_position(engine.step_count() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} steps {per_sec} ETA {eta} | {msg}")
@@ -229,8 +194,7 @@ pub fn run(opts: Options) -> Result<(), String> {
     );
     let (mut real, start_step, t0) = (Vec::new(), engine.step_count(), std::time::Instant::now());
     while engine.step_count() < total && !stop.load(Ordering::SeqCst) {
-        sampler.next_batch(&pool, cfg.batch, &mut real);
-        let z = normal_z(&mut rng, cfg.batch, cfg.z_dim);
+        let z = run.next(cfg, &pool, &mut real);
         for (step, m) in engine.step(&real, &z)? {
             if m.iter().any(|v| !v.is_finite()) {
                 return Err(format!("step {step}: a loss became {m:?}; not saving this state"));
@@ -240,7 +204,7 @@ pub fn run(opts: Options) -> Result<(), String> {
             let (ips, ms) = (done * cfg.batch as f64 / secs, 1e3 * secs / done);
             let line = format!(
                 "epoch {:.2} D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2} {ms:.0} ms/step {ips:.1} img/s",
-                sampler.epochs(),
+                run.sampler.epochs(),
                 m[0] + m[2],
                 m[4],
                 m[1],
@@ -260,11 +224,11 @@ pub fn run(opts: Options) -> Result<(), String> {
             save_grid(&grid, &engine.generate(&z_grid)?, cfg.channels, cfg.image_size, 8)?;
         }
         if step % opts.checkpoint_every == 0 {
-            save_checkpoint(&engine, &sampler, &rng, &checkpoint)?;
+            save_checkpoint(&engine, &run, &checkpoint)?;
         }
     }
     bar.finish();
-    save_checkpoint(&engine, &sampler, &rng, &checkpoint)?;
+    save_checkpoint(&engine, &run, &checkpoint)?;
     save_grid(&opts.out.join("samples/last.png"), &engine.generate(&z_grid)?, cfg.channels, cfg.image_size, 8)?;
     let secs = t0.elapsed().as_secs_f64();
     let steps = engine.step_count() - start_step;
