@@ -4,8 +4,9 @@
 #   ./build.sh           build the wasm package into www/pkg (cargo + wasm-bindgen, no bundler)
 #   ./build.sh serve     build, then serve www/ on http://127.0.0.1:${PORT:-8000}/
 #   ./build.sh test      install what is missing, then run the native tests (cargo test --release,
-#                        GPU = Mesa lavapipe over Vulkan) and the browser tests (wasm-pack test in
-#                        headless Chromium, WebGPU on SwiftShader). This is THE test command.
+#                        GPU = Mesa lavapipe over Vulkan), the browser tests (wasm-pack test in
+#                        headless Chromium, WebGPU on SwiftShader) and the page tests (www/ in
+#                        headless Chromium through chromedriver). This is THE test command.
 #   ./build.sh bench [--batch N] [--reps N] [--only TEXT] [--tiles TMxTN/WG_MxWG_N|all]
 #                        the kernel benchmark twice with the same flags: natively (`cargo run
 #                        --release --bin webgan-cli -- bench ...`, GPU = the default wgpu adapter),
@@ -13,6 +14,14 @@
 #                        on SwiftShader here), printing rows as they are measured. Defaults: batch
 #                        64, reps 2, every layer, the adapter's tiles. CPU adapters are slow: try
 #                        `./build.sh bench --batch 4 --reps 1 --only "D conv"` first.
+#   ./build.sh compare [--models mnist32,dcgan64] [--backends webgan,webgpu,wasm,webgl,cpu]
+#                      [--reps N] [--profile]
+#                        one training step of the same DCGAN, side by side in one headless
+#                        Chromium: this project on WebGPU, then TensorFlow.js (pinned in
+#                        www/tfjs/package-lock.json, `npm ci` into www/tfjs/node_modules when it
+#                        changed) on its webgpu and wasm backends; prints ms/step and the ratios.
+#                        Fails on errors or non-finite losses, never on timings. Defaults:
+#                        mnist32; webgan,webgpu,wasm; 2 timed steps after a warm-up.
 #   ./build.sh pages     build, then only the page tests (www/index.html in headless Chromium);
 #                        PAGE_TESTS=TEXT runs those whose name contains TEXT
 #   ./build.sh deps      only install what `test` needs
@@ -26,6 +35,7 @@
 #   WASM_BINDGEN_TEST_TIMEOUT  seconds one wasm test binary may run in the browser (900)
 #   BENCH_TIMEOUT              seconds each half of `bench` may run, native build included (3600)
 #   BENCH_SCREENSHOT           `bench`: save a PNG of bench.html, as it ended, to this path
+#   COMPARE_TIMEOUT            seconds `compare` may run in the browser (3600)
 #   CHROMEDRIVER               chromedriver to use (default: the one on PATH)
 #
 # Nothing here downloads binaries: wasm-bindgen-cli and wasm-pack come from `cargo install`,
@@ -386,13 +396,63 @@ run_bench() {
     [ "$native_rc" -eq 0 ] && [ "$browser_rc" -eq 0 ]
 }
 
+# ---------------------------------------------------------------------------------------------
+# Side by side with TensorFlow.js (www/tfjs/; README "TensorFlow.js, side by side")
+# ---------------------------------------------------------------------------------------------
+
+# TensorFlow.js as www/tfjs/package-lock.json pins it, into www/tfjs/node_modules (git-ignored,
+# development only): `npm ci` when the lock file differs from the one last installed.
+ensure_tfjs() {
+    local dir=www/tfjs stamp=www/tfjs/node_modules/.webgan-installed-lock
+    if ! have npm; then
+        [ "$(id -u)" = 0 ] && have apt-get || die "npm is needed for TensorFlow.js (Debian packages nodejs npm)"
+        say "installing with apt: nodejs npm"
+        quietly apt.log apt-get update -q
+        quietly apt.log env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm
+    fi
+    cmp -s "$dir/package-lock.json" "$stamp" && return 0
+    say "npm ci in $dir (TensorFlow.js, pinned)"
+    quietly npm.log npm ci --prefix "$dir" --no-audit --no-fund --ignore-scripts
+    cp "$dir/package-lock.json" "$stamp"
+}
+
+run_compare() {
+    local models='' backends='' reps='' profile=''
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --models | --backends | --reps)
+                [ $# -ge 2 ] || die "compare: $1 needs a value"
+                case $1 in --models) models=$2 ;; --backends) backends=$2 ;; --reps) reps=$2 ;; esac
+                shift 2
+                ;;
+            --models=*) models=${1#*=}; shift ;;
+            --backends=*) backends=${1#*=}; shift ;;
+            --reps=*) reps=${1#*=}; shift ;;
+            --profile) profile=1; shift ;;
+            *) die "compare: unknown argument '$1' (want --models LIST, --backends LIST, --reps N, --profile)" ;;
+        esac
+    done
+    [ -z "$reps" ] || [[ $reps =~ ^[1-9][0-9]*$ ]] || die "compare: --reps wants a positive integer, not '$reps'"
+    local limit=${COMPARE_TIMEOUT:-3600}
+    [[ $limit =~ ^[1-9][0-9]*$ ]] || die "COMPARE_TIMEOUT wants a positive number of seconds, not '$limit'"
+    ensure_apt_packages
+    ensure_tfjs
+    build
+    ensure_runtime_dir
+    local driver
+    driver=$(chromedriver_path)
+    say "browser: www/tfjs/index.html in $(chromium --version 2>/dev/null | head -n 1 || true) (time limit ${limit}s)"
+    webgan_py compare "$driver" webdriver.json "$limit" "$models" "$backends" "$reps" "$profile"
+}
+
 case "${1:-build}" in
     build) build ;;
     serve) build && serve ;;
     test) run_tests ;;
     pages) run_pages ;;
     bench) shift && run_bench "$@" ;;
+    compare) shift && run_compare "$@" ;;
     deps) test_deps ;;
     -h | --help | help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" ;;
-    *) die "unknown command '$1' (build, serve, test, pages, bench, deps, help)" ;;
+    *) die "unknown command '$1' (build, serve, test, pages, bench, compare, deps, help)" ;;
 esac

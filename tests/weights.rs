@@ -19,7 +19,8 @@ fn trained(gpu: &Gpu, kind: Kind) -> Trainer {
     let cfg = ModelConfig { adam: AdamConfig { lr: 2e-2, ..AdamConfig::default() }, ..ModelConfig::tiny(kind) };
     let mut t = Trainer::new(gpu, &cfg, &gpu.tiles).unwrap();
     for step in 0..4usize {
-        let real: Vec<u8> = (0..cfg.batch * cfg.image_len()).map(|i| ((i * 7 + step * 91 + i / 5) % 256) as u8).collect();
+        let real: Vec<u8> =
+            (0..cfg.batch * cfg.image_len()).map(|i| ((i * 7 + step * 91 + i / 5) % 256) as u8).collect();
         let mut rng = webgan::rng::Rng::new(step as u64);
         let z: Vec<f32> = (0..cfg.batch * cfg.z_dim).map(|_| rng.normal()).collect();
         t.step(gpu, &real, &z);
@@ -43,11 +44,18 @@ fn f16_weights_round_trip_and_draw_what_the_checkpoint_draws() {
 
         let info = vec![("data".to_string(), "squares".to_string())];
         let file = GeneratorWeights { info: info.clone(), ..full.clone() }.to_bytes();
-        assert!(file.len() * 5 < checkpoint.len(), "{} bytes of weights from a {}-byte checkpoint", file.len(), checkpoint.len());
+        assert!(
+            file.len() * 5 < checkpoint.len(),
+            "{} bytes of weights from a {}-byte checkpoint",
+            file.len(),
+            checkpoint.len()
+        );
         let half = GeneratorWeights::from_bytes(&file).unwrap();
         assert_eq!((half.step, &half.config, &half.info), (4, &full.config, &info));
         // F16 keeps 11 significant bits: every value within 2^-11 relative (or tiny absolute).
-        for (a, b) in full.params.iter().chain(&full.running).flatten().zip(half.params.iter().chain(&half.running).flatten()) {
+        for (a, b) in
+            full.params.iter().chain(&full.running).flatten().zip(half.params.iter().chain(&half.running).flatten())
+        {
             assert!((a - b).abs() <= a.abs() / 2048.0 + 1e-7, "{a} stored as {b}");
         }
 
@@ -56,7 +64,11 @@ fn f16_weights_round_trip_and_draw_what_the_checkpoint_draws() {
         let z = grid_z(&full.config, 7); // not a multiple of the GPU batch: the last run is padded
         let cpu_full = generate_cpu(&full, &z);
         let cpu_half = generate_cpu(&half, &z);
-        assert!(max_diff(&cpu_full, &cpu_half) < 1.0 / 127.5, "f16 moved a pixel by {}", max_diff(&cpu_full, &cpu_half));
+        assert!(
+            max_diff(&cpu_full, &cpu_half) < 1.0 / 127.5,
+            "f16 moved a pixel by {}",
+            max_diff(&cpu_full, &cpu_half)
+        );
         let g = GpuGenerator::new(&gpu, &half, 3, &gpu.tiles).unwrap();
         let gpu_half = block_on(g.generate(&gpu, &z)).unwrap();
         assert!(max_diff(&gpu_half, &cpu_half) < 1e-4, "{kind:?}: GPU vs CPU {}", max_diff(&gpu_half, &cpu_half));

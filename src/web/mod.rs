@@ -60,7 +60,10 @@ impl WebGpu {
         let tx = std::sync::Mutex::new(Some(tx));
         self.gpu.device.set_device_lost_callback(move |reason, message| {
             if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
-                let _ = tx.send(format!("{reason:?}{}", if message.is_empty() { String::new() } else { format!(": {message}") }));
+                let _ = tx.send(format!(
+                    "{reason:?}{}",
+                    if message.is_empty() { String::new() } else { format!(": {message}") }
+                ));
             }
         });
         wasm_bindgen_futures::future_to_promise(async move {

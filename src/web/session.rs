@@ -206,15 +206,15 @@ impl Session {
 
     /// The 8x8 grid of G's images for the session's fixed z (the same 64 draws every time, so
     /// successive grids show learning): RGBA pixels of a square picture.
+    // The session stays borrowed across the awaits: the page serialises its calls, and a second
+    // caller gets "busy" instead of a half-updated model.
+    #[allow(clippy::await_holding_refcell_ref)]
     pub fn grid(&self) -> js_sys::Promise {
         let (gpu, inner, cfg) = (self.gpu.clone(), self.inner.clone(), self.cfg.clone());
         wasm_bindgen_futures::future_to_promise(async move {
             let z = grid_z(&cfg, 64);
             let per = cfg.batch * cfg.z_dim;
             let mut images = Vec::with_capacity(64 * cfg.image_len());
-            // Held across the awaits: the page serialises its calls, and a second caller gets
-            // "busy" instead of a half-updated model.
-            #[allow(clippy::await_holding_refcell_ref)]
             let inner = inner.try_borrow().map_err(busy)?;
             for chunk in z.chunks(per) {
                 let mut zb = chunk.to_vec();
@@ -229,10 +229,10 @@ impl Session {
 
     /// A checkpoint of everything (weights, Adam moments, statistics, step, data order, noise):
     /// the bytes of a safetensors file the CLI reads too.
+    #[allow(clippy::await_holding_refcell_ref)] // as in `grid`
     pub fn save(&self) -> js_sys::Promise {
         let (gpu, inner) = (self.gpu.clone(), self.inner.clone());
         wasm_bindgen_futures::future_to_promise(async move {
-            #[allow(clippy::await_holding_refcell_ref)]
             let inner = inner.try_borrow().map_err(busy)?;
             let run = inner.run.as_ref().map(RunState::to_pairs).unwrap_or_default();
             let bytes = inner.trainer.save(&gpu, run).await.map_err(js_error)?;
