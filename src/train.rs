@@ -54,7 +54,7 @@ pub struct Trainer {
 impl Trainer {
     /// Builds both networks with freshly initialised weights.
     pub fn new(gpu: &Gpu, cfg: &ModelConfig, tiles: &Tiles) -> Result<Trainer, GpuError> {
-        cfg.validate().map_err(GpuError::Limit)?;
+        crate::model::limits::check(cfg, tiles, &gpu.limits)?; // validates; refuses before any allocation
         let batch = cfg.batch;
         let (g_spec, d_spec) = (generator(cfg), discriminator(cfg));
         let d_input = gpu.zeros("D input", batch * d_spec.input_len);

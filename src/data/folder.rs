@@ -2,13 +2,17 @@
 //! and hands them to [`ImagePool::push_rgba`]).
 //!
 //! The folder is walked recursively in sorted order, so the pool's order is the same on every
-//! run. Hidden files and folders (names starting with '.') are ignored, not counted. Every
-//! other file is recognised by its content, not its extension: PNG and JPEG are decoded (EXIF
-//! rotation applied), anything else is skipped with a reason in the [`FolderReport`]. Each
+//! run. Hidden files and folders (names starting with '.': `.DS_Store`, `.git/`, `._x.jpg`) are
+//! skipped and counted, a hidden folder as one entry, without looking inside. Every other file
+//! is recognised by its content, not its extension: PNG and JPEG are decoded (EXIF rotation
+//! applied), anything else is skipped with a reason in the [`FolderReport`]. Each
 //! image is converted to grey (luma) or RGB (alpha dropped, 16-bit scaled to 8), centre-cropped
 //! to a square on its shorter side and resized to `size x size`: Triangle (area-weighted)
 //! filtering when shrinking, Catmull-Rom when enlarging. Files are decoded on all cores, in
 //! chunks whose results are stored in order, so threads do not change the result.
+//!
+//! Memory: the pool keeps at most [`FOLDER_BUDGET_BYTES`] of pixels (and `max_images` images);
+//! files past that are counted as not read, and the subset is spread over the whole folder.
 
 use super::{thousands, DataError, ImagePool};
 use crate::rng::Rng;
@@ -25,19 +29,25 @@ pub struct FolderReport {
     pub loaded: usize,
     /// Files that are not usable images, sorted by path, each with its reason
     /// (`"<kind>: <detail>"`, kind one of: not an image, unsupported format, corrupt image,
-    /// too large, unreadable).
+    /// too large, unreadable, hidden).
     pub skipped: Vec<(PathBuf, String)>,
-    /// Files seen (hidden ones not counted), plus subfolders that could not be listed.
+    /// Files seen, plus hidden subfolders and subfolders that could not be listed.
     pub total_files: usize,
-    /// Files not read because `max_images` images were already loaded.
+    /// Files not read because `max_images` images, or the memory budget's worth, were loaded.
     pub truncated_by_limit: usize,
+    /// True when the memory budget ([`FOLDER_BUDGET_BYTES`]), not `max_images`, set the limit.
+    pub budget_reached: bool,
 }
+
+/// Most bytes of pixels a folder's pool keeps (4 GiB: 200,000 RGB images of 64x64 take 2.3 GiB).
+pub const FOLDER_BUDGET_BYTES: usize = 4 << 30;
 
 const NOT_IMAGE: &str = "not an image";
 const UNSUPPORTED: &str = "unsupported format";
 const CORRUPT: &str = "corrupt image";
 const TOO_LARGE: &str = "too large";
 const UNREADABLE: &str = "unreadable";
+const HIDDEN: &str = "hidden";
 
 impl fmt::Display for FolderReport {
     /// `loaded 4,800 images; skipped 3: 2 not images, 1 corrupt`.
@@ -52,6 +62,7 @@ impl fmt::Display for FolderReport {
                 (CORRUPT, "corrupt", "corrupt"),
                 (TOO_LARGE, "too large", "too large"),
                 (UNREADABLE, "unreadable", "unreadable"),
+                (HIDDEN, "hidden", "hidden"),
             ];
             let mut first = true;
             for (kind, one, many) in kinds {
@@ -64,12 +75,12 @@ impl fmt::Display for FolderReport {
             }
         }
         if self.truncated_by_limit > 0 {
-            write!(
-                f,
-                "; {} file{} not read (image limit reached)",
-                thousands(self.truncated_by_limit),
-                s(self.truncated_by_limit)
-            )?;
+            let why = if self.budget_reached {
+                format!("memory budget of {} GiB reached", FOLDER_BUDGET_BYTES >> 30)
+            } else {
+                "image limit reached".to_string()
+            };
+            write!(f, "; {} file{} not read ({why})", thousands(self.truncated_by_limit), s(self.truncated_by_limit))?;
         }
         Ok(())
     }
@@ -122,7 +133,8 @@ pub fn load_folder_cropped(
     walk(entries, &mut files, &mut report.skipped, &mut visited);
     report.total_files = files.len() + report.skipped.len();
 
-    let limit = max_images.unwrap_or(usize::MAX);
+    let by_budget = FOLDER_BUDGET_BYTES / pool.image_len();
+    let limit = max_images.unwrap_or(usize::MAX).min(by_budget);
     if limit < files.len() {
         Rng::new(0x5eed_f01d).shuffle(&mut files);
     }
@@ -144,6 +156,7 @@ pub fn load_folder_cropped(
         next += chunk;
     }
     report.truncated_by_limit = files.len() - next;
+    report.budget_reached = report.truncated_by_limit > 0 && max_images.is_none_or(|m| m > by_budget);
     report.loaded = pool.len();
     report.skipped.sort();
     if pool.is_empty() {
@@ -185,15 +198,9 @@ pub fn preprocess(img: &DynamicImage, size: usize, channels: usize) -> Vec<u8> {
     }
 }
 
-/// A directory's entries sorted by name, hidden ones left out.
+/// A directory's entries sorted by name.
 fn list(dir: &Path) -> std::io::Result<Vec<std::fs::DirEntry>> {
-    let mut entries = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if !entry.file_name().as_encoded_bytes().starts_with(b".") {
-            entries.push(entry);
-        }
-    }
+    let mut entries = std::fs::read_dir(dir)?.collect::<std::io::Result<Vec<_>>>()?;
     entries.sort_by_key(|e| e.file_name());
     Ok(entries)
 }
@@ -208,6 +215,11 @@ fn walk(
 ) {
     for entry in entries {
         let path = entry.path();
+        if entry.file_name().as_encoded_bytes().starts_with(b".") {
+            let what = if path.is_dir() { "folder not searched" } else { "file" };
+            skipped.push((path, format!("{HIDDEN}: {what} (name starts with '.')")));
+            continue;
+        }
         // metadata() follows links; a dangling link is unreadable.
         let meta = match std::fs::metadata(&path) {
             Ok(meta) => meta,

@@ -106,7 +106,7 @@ impl fmt::Display for DataError {
                 write!(
                     f,
                     "{}: no usable images (PNG or JPEG, recognised by content, in any \
-                     subfolder; hidden files are ignored); {report}",
+                     subfolder; hidden files and folders are skipped); {report}",
                     root.display(),
                 )?;
                 const SHOWN: usize = 5;

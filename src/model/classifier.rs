@@ -270,6 +270,27 @@ impl Classifier {
         gpu.queue.submit([encoder.finish()])
     }
 
+    /// Re-estimates the batchnorm running statistics for the current weights: forward passes
+    /// in training mode over `images` (u8, whole batches only; the rest is left out), without
+    /// backward or Adam, so the running averages follow these weights' batch statistics.
+    ///
+    /// Needed because the averages kept during training lag the weights: with batchnorm the
+    /// conv weights' scale is free, Adam moves each weight by about the learning rate per step,
+    /// a large step next to DCGAN's 0.02 initial scale, so the statistics of the last few
+    /// batches (momentum 0.1) describe weights that no longer exist. Measured after one epoch
+    /// at lr 1e-3: 90% test accuracy with the training-time averages, 97.5% with batch
+    /// statistics. With the momentum of 0.1 the result weighs the last ten or so batches.
+    pub fn calibrate_batchnorm(&self, gpu: &Gpu, images: &[u8]) {
+        let per = self.batch() * SIZE * SIZE;
+        for chunk in images.chunks_exact(per) {
+            self.upload_images(gpu, chunk);
+            crate::ops::submit(gpu, "calibrate batchnorm", |pass| {
+                self.unpack.encode(pass);
+                self.net.forward(pass, true);
+            });
+        }
+    }
+
     /// [mean loss, accuracy] of the last step's batch (waits for the GPU).
     pub async fn read_metrics(&self, gpu: &Gpu) -> Result<[f32; 2], GpuError> {
         let m = gpu.read(&self.metrics).await?;

@@ -10,7 +10,10 @@
 
 use super::config::{Kind, ModelConfig};
 use super::spec::{discriminator, generator, LayerSpec, NetSpec, STRIDE};
-use crate::gpu::{buffer::ALIGN, GpuError, Tiles};
+use crate::gpu::{GpuError, Tiles};
+
+/// `Gpu::flat`'s tensor alignment (WebGPU's minStorageBufferOffsetAlignment).
+const ALIGN: u128 = 256;
 
 /// What a configuration needs: (what, bytes) per storage binding and (what, count) per
 /// workgroup dimension of a dispatch.
@@ -199,7 +202,7 @@ fn network(needs: &mut Needs, net: &NetSpec, batch: u128, input_grad: bool) {
         needs.binding(format!("{what} output at batch {batch}"), mul(&[batch, out]));
         for p in params {
             needs.binding(format!("{what} parameters"), p);
-            flat_bytes = flat_bytes.saturating_add(p.saturating_mul(4)).next_multiple_of(ALIGN as u128);
+            flat_bytes = flat_bytes.saturating_add(p.saturating_mul(4)).next_multiple_of(ALIGN);
         }
     }
     needs.binding(format!("{name}'s flat parameters (also its gradients and Adam's moments)"), flat_bytes / 4);

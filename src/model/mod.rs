@@ -7,6 +7,7 @@ pub mod config;
 pub mod cpu;
 pub mod generate;
 pub mod latent;
+pub mod limits;
 pub mod network;
 pub mod spec;
 pub mod weights;
