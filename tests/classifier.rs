@@ -70,7 +70,7 @@ fn toy_batch(rng: &mut Rng, batch: usize) -> (Vec<u8>, Vec<u8>) {
     for (n, &l) in labels.iter().enumerate() {
         for p in 0..SIZE * SIZE {
             let (y, x) = (p / SIZE, p % SIZE);
-            let stroke = (x + 2 * l as usize) % 11 < 3 || (y * (l as usize + 1)) % 13 == 0;
+            let stroke = (x + 2 * l as usize) % 11 < 3 || (y * (l as usize + 1)).is_multiple_of(13);
             let noise = (rng.uniform() * 40.0) as u8;
             images[n * SIZE * SIZE + p] = if stroke { 215 + noise } else { noise };
         }

@@ -6,8 +6,10 @@ use image::{DynamicImage, ImageBuffer, ImageFormat, Luma, Rgb, Rgba};
 use std::io::Write;
 use std::path::PathBuf;
 use webgan::data::{
-    load_folder, mnist_pool, preprocess, read_idx_images, read_idx_labels, DataError, ImagePool, Sampler,
+    load_folder, mnist_pool, preprocess, read_idx_images, read_idx_labels, DataError, FolderReport, ImagePool,
+    Sampler,
 };
+use webgan::data::folder::FOLDER_BUDGET_BYTES;
 
 // ---------------------------------------------------------------- IDX
 
@@ -223,9 +225,10 @@ fn write_mixed_folder(dir: &TempDir) -> Vec<(&'static str, [u8; 3])> {
     // Recognised by content, whatever the name says.
     dir.write("jpeg-named.png", &encode(&solid_rgb(9, 9, [0, 0, 255]), ImageFormat::Jpeg));
     dir.write("no-extension", &encode(&solid_rgb(8, 8, [1, 2, 3]), ImageFormat::Png));
-    // Hidden: ignored, not counted.
+    // Hidden: skipped and counted, a hidden folder as one entry.
     dir.write(".hidden.png", &encode(&grey, ImageFormat::Png));
     dir.write(".thumbs/x.png", &encode(&grey, ImageFormat::Png));
+    dir.write(".thumbs/y.png", &encode(&grey, ImageFormat::Png));
     // Skipped with a reason.
     dir.write("notes.txt", b"these are my faces\n");
     dir.write("b/empty.png", b"");
@@ -249,7 +252,7 @@ fn folder_counts_are_exact() {
 
     let (pool, report) = load_folder(&dir.0, 8, 3, None).unwrap();
     assert_eq!((pool.len(), pool.size, pool.channels), (6, 8, 3));
-    assert_eq!((report.loaded, report.total_files, report.truncated_by_limit), (6, 10, 0));
+    assert_eq!((report.loaded, report.total_files, report.truncated_by_limit), (6, 12, 0));
     let skipped: Vec<(String, &str)> = report
         .skipped
         .iter()
@@ -259,6 +262,8 @@ fn folder_counts_are_exact() {
     assert_eq!(
         kinds,
         [
+            (".hidden.png", "hidden"),
+            (".thumbs", "hidden"),
             ("anim.gif", "unsupported format"),
             ("b/empty.png", "not an image"),
             ("b/truncated.png", "corrupt image"),
@@ -267,7 +272,11 @@ fn folder_counts_are_exact() {
         "{skipped:?}"
     );
     assert!(skipped.iter().all(|(_, r)| r.len() > r.split(':').next().unwrap().len() + 3), "{skipped:?}");
-    assert_eq!(report.to_string(), "loaded 6 images; skipped 4: 2 not images, 1 unsupported format, 1 corrupt");
+    assert_eq!(
+        report.to_string(),
+        "loaded 6 images; skipped 6: 2 not images, 1 unsupported format, 1 corrupt, 2 hidden"
+    );
+    assert!(!report.budget_reached);
 
     // Sorted walk: the pool's order is the sorted paths'; each image is its solid colour
     // (JPEG within its rounding), alpha dropped, 16 bits scaled to 8.
@@ -293,9 +302,16 @@ fn folder_counts_are_exact() {
     // A limit: exactly that many images, the rest counted, and the same subset every time.
     let (small, report) = load_folder(&dir.0, 8, 3, Some(2)).unwrap();
     assert_eq!((small.len(), report.loaded), (2, 2));
-    assert_eq!(report.loaded + report.skipped.len() + report.truncated_by_limit, 10);
+    assert_eq!(report.loaded + report.skipped.len() + report.truncated_by_limit, 12);
+    assert!(!report.budget_reached);
     assert!(report.to_string().contains("not read (image limit reached)"), "{report}");
     assert_eq!(load_folder(&dir.0, 8, 3, Some(2)).unwrap().0, small);
+
+    // Past the memory budget (4 GiB of pixels: some 350,000 RGB images of 64x64) the report
+    // says so; building such a folder here would take too long, so the wording is checked.
+    let over = FolderReport { loaded: 9, total_files: 12, truncated_by_limit: 3, budget_reached: true, ..Default::default() };
+    assert_eq!(over.to_string(), "loaded 9 images; 3 files not read (memory budget of 4 GiB reached)");
+    assert_eq!(FOLDER_BUDGET_BYTES, 4 << 30);
 }
 
 #[test]
@@ -307,6 +323,21 @@ fn folders_without_images_are_errors() {
     let msg = e.to_string();
     assert!(matches!(e, DataError::NoImages { .. }), "{e:?}");
     assert!(msg.contains("no usable images") && msg.contains("readme.md: not an image"), "{msg}");
+    // It names the folder and counts what it found.
+    assert!(msg.starts_with(&dir.0.display().to_string()), "{msg}");
+    assert!(msg.contains("loaded 0 images; skipped 2: 1 not an image, 1 hidden"), "{msg}");
+    assert!(msg.contains(".hidden.png: hidden: file"), "{msg}");
+
+    // Only bad files, of every kind: the same error, every file listed with its reason.
+    let bad = TempDir::new("allbad");
+    for (name, bytes) in bad_files() {
+        bad.write(name, &bytes);
+    }
+    let e = load_folder(&bad.0, 8, 3, None).unwrap_err();
+    let DataError::NoImages { report, .. } = &e else { panic!("{e:?}") };
+    assert_eq!(report.loaded, 0);
+    assert_eq!(report.skipped.len(), report.total_files);
+    assert!(e.to_string().contains("... and"), "{e}");
 
     let empty = TempDir::new("empty");
     assert!(matches!(load_folder(&empty.0, 8, 3, None), Err(DataError::NoImages { .. })));
@@ -315,6 +346,195 @@ fn folders_without_images_are_errors() {
     let e = load_folder(&missing, 8, 3, None).unwrap_err();
     assert!(matches!(e, DataError::Io { .. }), "{e:?}");
     assert!(e.to_string().contains("does-not-exist"), "{e}");
+}
+
+/// A CMYK JPEG (12x10, C=0 M=255 Y=255 K=0: red), as Pillow writes it (Adobe, inverted CMYK):
+/// `Image.new('CMYK', (12, 10), (0, 255, 255, 0)).save(f, 'JPEG', quality=95)`.
+const CMYK_JPEG: &[u8] = &[
+    255, 216, 255, 238, 0, 14, 65, 100, 111, 98, 101, 0, 100, 0, 0, 0, 0, 0, 255, 219, 0, 67, 0, 2,
+    1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 2, 2, 2, 2, 4, 3, 2, 2, 2, 2, 5, 4, 4, 3,
+    4, 6, 5, 6, 6, 6, 5, 6, 6, 6, 7, 9, 8, 6, 7, 9, 7, 6, 6, 8, 11, 8, 9, 10,
+    10, 10, 10, 10, 6, 8, 11, 12, 11, 10, 12, 9, 10, 10, 10, 255, 192, 0, 20, 8, 0, 10, 0, 12,
+    4, 67, 17, 0, 77, 17, 0, 89, 17, 0, 75, 17, 0, 255, 196, 0, 31, 0, 0, 1, 5, 1, 1, 1,
+    1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 255, 196,
+    0, 181, 16, 0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 125, 1, 2, 3, 0, 4,
+    17, 5, 18, 33, 49, 65, 6, 19, 81, 97, 7, 34, 113, 20, 50, 129, 145, 161, 8, 35, 66, 177, 193, 21,
+    82, 209, 240, 36, 51, 98, 114, 130, 9, 10, 22, 23, 24, 25, 26, 37, 38, 39, 40, 41, 42, 52, 53, 54,
+    55, 56, 57, 58, 67, 68, 69, 70, 71, 72, 73, 74, 83, 84, 85, 86, 87, 88, 89, 90, 99, 100, 101, 102,
+    103, 104, 105, 106, 115, 116, 117, 118, 119, 120, 121, 122, 131, 132, 133, 134, 135, 136, 137, 138, 146, 147, 148, 149,
+    150, 151, 152, 153, 154, 162, 163, 164, 165, 166, 167, 168, 169, 170, 178, 179, 180, 181, 182, 183, 184, 185, 186, 194,
+    195, 196, 197, 198, 199, 200, 201, 202, 210, 211, 212, 213, 214, 215, 216, 217, 218, 225, 226, 227, 228, 229, 230, 231,
+    232, 233, 234, 241, 242, 243, 244, 245, 246, 247, 248, 249, 250, 255, 218, 0, 14, 4, 67, 0, 77, 0, 89, 0,
+    75, 0, 0, 63, 0, 253, 252, 175, 231, 254, 191, 159, 250, 253, 252, 162, 138, 40, 162, 138, 40, 162, 138, 40,
+    175, 255, 217,
+];
+
+/// Files that are not usable images, each named for what is wrong with it.
+fn bad_files() -> Vec<(&'static str, Vec<u8>)> {
+    let png = encode(&solid_rgb(64, 64, [5, 5, 5]), ImageFormat::Png);
+    let jpg = encode(&half_white(64, 48), ImageFormat::Jpeg);
+    let mut random = vec![0u8; 3000];
+    let mut x = 12345u32;
+    for b in random.iter_mut() {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        *b = (x >> 24) as u8;
+    }
+    // A valid PNG claiming 100,000 x 100,000 pixels, with a few bytes of data.
+    let huge = png_file(100_000, 100_000, 2, &gzip(b"")[10..]);
+    vec![
+        ("empty.png", vec![]),
+        ("empty.jpg", vec![]),
+        ("truncated.png", png[..png.len() / 2].to_vec()),
+        ("truncated-header.png", png[..20].to_vec()),
+        ("truncated.jpg", jpg[..jpg.len() / 3].to_vec()),
+        ("truncated-header.jpg", jpg[..40].to_vec()),
+        ("random-bytes.jpg", random.clone()),
+        ("jpeg-marker-then-garbage.jpg", [&[0xff, 0xd8, 0xff, 0xe0][..], &random].concat()),
+        ("png-signature-then-garbage.png", [&png[..8], &random[..]].concat()),
+        ("claims-100000x100000.png", huge),
+        ("notes.txt", b"my faces, in no particular order\n".to_vec()),
+        ("page.html", b"<!DOCTYPE html><html><body>404</body></html>".to_vec()),
+        ("anim.gif", b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec()),
+        ("nested/deeper/bad.png", b"\x89PNG\r\n\x1a\n".to_vec()),
+        (".DS_Store", b"\x00\x00\x00\x01Bud1".to_vec()),
+        ("._photo.jpg", b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X".to_vec()),
+        (".git/config", b"[core]\n".to_vec()),
+    ]
+}
+
+/// A PNG of 8-bit samples from its zlib-compressed scanlines.
+fn png_file(width: u32, height: u32, color_type: u8, idat: &[u8]) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, color_type, 0, 0, 0]);
+    for (kind, body) in [(&b"IHDR"[..], &ihdr[..]), (b"IDAT", idat), (b"IEND", &[])] {
+        let typed = [kind, body].concat();
+        out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        out.extend_from_slice(&typed);
+        out.extend_from_slice(&crc32(&typed).to_be_bytes());
+    }
+    out
+}
+
+/// CRC-32 (PNG's), bit by bit.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// Every case of the robustness list in one folder: odd but usable images (huge, tiny, grey,
+/// grey + alpha, RGBA, 16-bit, CMYK, mixed sizes, nested deep) are all used, with the right
+/// pixels; every bad or hidden file is skipped with its reason; nothing else happens.
+#[test]
+fn odd_images_are_used_and_bad_files_skipped_with_reasons() {
+    let dir = TempDir::new("odd");
+    // 8000 x 8000 grey, left half white: 64 MB of pixels, about 60 KB as a PNG (written by
+    // hand: the image crate's encoder does not compress this well).
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    let row: Vec<u8> = std::iter::once(0).chain((0..8000).map(|x| if x < 4000 { 255 } else { 0 })).collect();
+    for _ in 0..8000 {
+        z.write_all(&row).unwrap();
+    }
+    let big_png = png_file(8000, 8000, 0, &z.finish().unwrap());
+    assert!(big_png.len() < 1 << 20, "{} bytes", big_png.len());
+    dir.write("big/8000x8000.png", &big_png);
+    dir.write("tiny/8x8.png", &encode(&solid_rgb(8, 8, [30, 60, 90]), ImageFormat::Png));
+    dir.write("tiny/3x5.png", &encode(&solid_rgb(3, 5, [90, 60, 30]), ImageFormat::Png));
+    let grey_alpha = DynamicImage::ImageLumaA8(ImageBuffer::from_pixel(30, 20, image::LumaA([90, 128])));
+    dir.write("modes/grey-alpha.png", &encode(&grey_alpha, ImageFormat::Png));
+    let grey16 = DynamicImage::ImageLuma16(ImageBuffer::from_pixel(12, 12, Luma([200 * 257])));
+    dir.write("modes/grey16.png", &encode(&grey16, ImageFormat::Png));
+    let rgba16 = DynamicImage::ImageRgba16(ImageBuffer::from_pixel(12, 14, Rgba([0, 65535, 0, 0])));
+    dir.write("modes/rgba16.png", &encode(&rgba16, ImageFormat::Png));
+    let rgba = DynamicImage::ImageRgba8(ImageBuffer::from_pixel(33, 17, Rgba([40, 50, 60, 255])));
+    dir.write("modes/rgba.png", &encode(&rgba, ImageFormat::Png));
+    dir.write("modes/cmyk.jpg", CMYK_JPEG);
+    dir.write("a/b/c/d/e/deep.jpg", &encode(&solid_rgb(100, 40, [250, 250, 250]), ImageFormat::Jpeg));
+    for (name, bytes) in bad_files() {
+        dir.write(name, &bytes);
+    }
+
+    let (pool, report) = load_folder(&dir.0, 8, 3, None).unwrap();
+    let loaded = [
+        ("a/b/c/d/e/deep.jpg", [250, 250, 250]),
+        ("big/8000x8000.png", [0, 0, 0]), // checked separately
+        ("modes/cmyk.jpg", [255, 0, 0]),
+        ("modes/grey-alpha.png", [90, 90, 90]),
+        ("modes/grey16.png", [200, 200, 200]),
+        ("modes/rgba.png", [40, 50, 60]),
+        ("modes/rgba16.png", [0, 255, 0]),
+        ("tiny/3x5.png", [90, 60, 30]),
+        ("tiny/8x8.png", [30, 60, 90]),
+    ];
+    let bad = bad_files();
+    let skipped: Vec<(String, String)> = report
+        .skipped
+        .iter()
+        .map(|(p, r)| (p.strip_prefix(&dir.0).unwrap().display().to_string(), r.clone()))
+        .collect();
+    let kinds: Vec<(&str, &str)> =
+        skipped.iter().map(|(p, r)| (p.as_str(), r.split(':').next().unwrap())).collect();
+    assert_eq!(
+        kinds,
+        [
+            (".DS_Store", "hidden"),
+            ("._photo.jpg", "hidden"),
+            (".git", "hidden"),
+            ("anim.gif", "unsupported format"),
+            ("claims-100000x100000.png", "too large"),
+            ("empty.jpg", "not an image"),
+            ("empty.png", "not an image"),
+            ("jpeg-marker-then-garbage.jpg", "corrupt image"),
+            ("nested/deeper/bad.png", "corrupt image"),
+            ("notes.txt", "not an image"),
+            ("page.html", "not an image"),
+            ("png-signature-then-garbage.png", "corrupt image"),
+            ("random-bytes.jpg", "not an image"),
+            ("truncated-header.jpg", "corrupt image"),
+            ("truncated-header.png", "corrupt image"),
+            ("truncated.jpg", "corrupt image"),
+            ("truncated.png", "corrupt image"),
+        ],
+        "{skipped:#?}"
+    );
+    assert_eq!(skipped.len(), bad.len());
+    // Every reason says what is wrong beyond its kind.
+    assert!(skipped.iter().all(|(_, r)| r.len() > r.split(':').next().unwrap().len() + 3), "{skipped:#?}");
+    assert_eq!((report.loaded, pool.len()), (loaded.len(), loaded.len()), "{report}");
+    assert_eq!(report.total_files, loaded.len() + skipped.len());
+    assert_eq!((report.truncated_by_limit, report.budget_reached), (0, false));
+    assert_eq!(
+        report.to_string(),
+        "loaded 9 images; skipped 17: 5 not images, 1 unsupported format, 7 corrupt, 1 too large, 3 hidden"
+    );
+
+    for (i, (name, rgb)) in loaded.iter().enumerate() {
+        let img = pool.image(i);
+        if name.starts_with("big/") {
+            // Left half white, right half black, resized from 8000 to 8 (one blended column
+            // each side of the edge).
+            for c in 0..3 {
+                let row = &img[c * 64..c * 64 + 8];
+                assert!(row[..3] == [255; 3] && row[5..] == [0; 3], "{name} channel {c}: {row:?}");
+                assert!(row[3] > 128 && row[4] < 128, "{name} channel {c}: {row:?}");
+            }
+            continue;
+        }
+        let tol = if name.ends_with(".jpg") { 4 } else { 1 };
+        for c in 0..3 {
+            for &v in &img[c * 64..(c + 1) * 64] {
+                assert!(v.abs_diff(rgb[c]) <= tol, "{name} channel {c}: {v} vs {}", rgb[c]);
+            }
+        }
+    }
 }
 
 /// `w x h` RGB: columns `0..w/2` of the centre square white, the rest black; outside the

@@ -4,7 +4,18 @@
 // always gives the same dataset (a checkpoint's data order depends on it).
 
 export const MNIST_URL = 'data/mnist/train-images-idx3-ubyte.gz';
-const BUDGET_BYTES = 512 * 1024 * 1024; // pixels kept in memory, at most
+export const BUDGET_BYTES = 512 * 1024 * 1024; // pixels kept in memory, at most
+
+// Why a file is skipped without decoding: hidden files, and files in hidden folders (a name
+// starting with '.': .DS_Store, ._photo.jpg from macOS, .git/), as the native loader does. The
+// first part of a folder's path is the folder the user chose, whatever its name.
+export function hiddenReason(path) {
+  const parts = path.split('/');
+  const below = parts.length > 1 ? parts.slice(1) : parts;
+  const at = below.findIndex((p) => p.startsWith('.'));
+  if (at < 0) return null;
+  return at === below.length - 1 ? "hidden: file (name starts with '.')" : `hidden: in folder ${below[at]} (name starts with '.')`;
+}
 
 // The bundled MNIST training images as a Dataset of size x size grey images.
 export async function loadMnist(wasm, size) {
@@ -42,6 +53,8 @@ export async function filesFromDrop(dataTransfer) {
 // Decodes `files` into a new Dataset of size x size images with `channels` channels.
 // onProgress({done, total, loaded, skipped}) is called as files finish. Returns
 // {dataset, loaded, skipped: [{path, reason}], unused} (unused: files past the memory budget).
+// Hidden files are skipped with their reason, not decoded. Reasons start with a kind: "not an
+// image", "corrupt image", "hidden" (the native loader's kinds).
 export async function decodeFiles(wasm, files, size, channels, onProgress) {
   files = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const dataset = new wasm.Dataset(size, channels, BUDGET_BYTES);
@@ -69,10 +82,16 @@ export async function decodeFiles(wasm, files, size, channels, onProgress) {
           new Promise((resolve) => {
             let current = -1; // the file this worker is decoding
             const feed = () => {
-              // Stop early once the budget is used up; keep at most 64 results waiting.
-              if (full || issued >= files.length) return resolve();
-              if (issued - next > 64) return setTimeout(feed, 5);
-              current = issued++;
+              for (;;) {
+                // Stop early once the budget is used up; keep at most 64 results waiting.
+                if (full || issued >= files.length) return resolve();
+                if (issued - next > 64) return setTimeout(feed, 5);
+                current = issued++;
+                const hidden = hiddenReason(files[current].path);
+                if (!hidden) break;
+                results.set(current, { error: hidden });
+                drain();
+              }
               worker.postMessage({ id: current, file: files[current].file, size });
             };
             worker.onmessage = ({ data }) => {

@@ -4,7 +4,7 @@
 
 import { Chart } from './chart.js';
 import { putSquare, downloadBlob } from './canvas.js';
-import { loadMnist, filesFromInput, filesFromDrop, decodeFiles } from './data.js';
+import { loadMnist, filesFromInput, filesFromDrop, decodeFiles, BUDGET_BYTES } from './data.js';
 import { putSave, allSaves } from './storage.js';
 
 const $ = (id) => document.getElementById(id);
@@ -75,6 +75,7 @@ export function startTraining(wasm, firstGpu, state) {
   const useFiles = async (files, name) => {
     const size = Number(field('size').value);
     const channels = Number(field('channels').value);
+    const kept = { data: S.data, info: T.data }; // put back if the folder has no usable image
     S.data = null;
     buttons();
     showData(`Decoding ${files.length} files…`, 0);
@@ -83,7 +84,7 @@ export function startTraining(wasm, firstGpu, state) {
       showData(`${p.done} of ${p.total} files: ${p.loaded} images, ${p.skipped} skipped`, p.total ? p.done / p.total : 1),
     );
     const secs = ((performance.now() - t0) / 1000).toFixed(1);
-    const budget = result.unused > 0 ? `; memory budget reached: using ${result.loaded} of ${files.length - result.skipped.length} images` : '';
+    const budget = result.unused > 0 ? `; memory budget (${BUDGET_BYTES >> 20} MB of pixels) reached: using ${result.loaded} of ${files.length - result.skipped.length} images` : '';
     showData(`${name}: ${result.loaded} images (${channels === 1 ? 'grey' : 'RGB'} ${size}×${size}), ${result.skipped.length} skipped, in ${secs} s${budget}`, 1);
     const details = $('data-skipped');
     details.hidden = result.skipped.length === 0;
@@ -94,6 +95,7 @@ export function startTraining(wasm, firstGpu, state) {
     T.data = { loaded: result.loaded, skipped: result.skipped.length, total: files.length, reasons: result.skipped, source: 'folder' };
     if (result.loaded === 0) {
       result.dataset.free();
+      [T.refused, S.data, T.data] = [T.data, kept.data, kept.info];
       say(`No usable image in ${name}: nothing changed.`, 'error');
       return;
     }

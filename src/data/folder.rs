@@ -39,6 +39,10 @@ pub struct FolderReport {
     pub budget_reached: bool,
 }
 
+/// Largest decoded image (before the resize) a file may hold: 512 MB, an 8000x8000 RGBA image
+/// of 16-bit samples, or 16,000 x 11,000 RGB.
+pub const MAX_DECODED_BYTES: u64 = 512 << 20;
+
 /// Most bytes of pixels a folder's pool keeps (4 GiB: 200,000 RGB images of 64x64 take 2.3 GiB).
 pub const FOLDER_BUDGET_BYTES: usize = 4 << 30;
 
@@ -284,6 +288,16 @@ fn decode(path: &Path, size: usize, channels: usize, crop: Option<Crop>) -> Resu
     // A decoder that panics on hostile input costs one file, not the whole load.
     std::panic::catch_unwind(|| {
         let mut decoder = ImageReader::with_format(std::io::Cursor::new(&bytes), format).into_decoder().map_err(why)?;
+        // The header's size, before allocating for it: a 100,000 x 100,000 header in a 100-byte
+        // file must cost one skipped file, not an allocation that aborts the process.
+        let ((w, h), decoded) = (decoder.dimensions(), decoder.total_bytes());
+        if decoded > MAX_DECODED_BYTES {
+            return Err(format!(
+                "{TOO_LARGE}: {w}x{h} pixels, {} MB decoded (at most {} MB)",
+                decoded >> 20,
+                MAX_DECODED_BYTES >> 20
+            ));
+        }
         let orientation = decoder.orientation().map_err(why)?;
         let mut img = DynamicImage::from_decoder(decoder).map_err(why)?;
         img.apply_orientation(orientation);

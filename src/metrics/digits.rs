@@ -41,7 +41,7 @@ impl DigitReport {
 
 /// Scores `probs` [count, classes] (rows of class probabilities, e.g. a softmax).
 pub fn digit_report(probs: &[f32], classes: usize, threshold: f32) -> Result<DigitReport, String> {
-    if classes == 0 || probs.len() % classes != 0 {
+    if classes == 0 || !probs.len().is_multiple_of(classes) {
         return Err(format!("{} probabilities are not rows of {classes} classes", probs.len()));
     }
     if let Some(i) = probs.iter().position(|p| !p.is_finite()) {

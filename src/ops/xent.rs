@@ -37,7 +37,7 @@ impl XentOp {
         metrics: &View,
         offset: usize,
     ) -> Result<Self, GpuError> {
-        assert!(classes > 0 && logits.len % classes == 0, "xent: {} logits for {classes} classes", logits.len);
+        assert!(classes > 0 && logits.len.is_multiple_of(classes), "xent: {} logits for {classes} classes", logits.len);
         let batch = logits.len / classes;
         assert_eq!(d_logits.len, logits.len, "xent: d_logits holds {} values, logits {}", d_logits.len, logits.len);
         assert_eq!(labels.len, batch, "xent: {} labels for {batch} samples", labels.len);

@@ -1,8 +1,9 @@
 // Side by side in one browser session: this project's training step (the wasm package's
-// `bench_train_step`, WebGPU through wgpu) and TensorFlow.js 4.22 (pinned, from node_modules)
-// training the identical models with the identical step (dcgan.js) on its webgpu and wasm
-// backends (optionally webgl and cpu). Each after a warm-up step; ms per step; a table with the
-// ratios. TensorFlow.js's losses must be finite and its weights must change, or the run fails.
+// `bench_train_step`, WebGPU through wgpu, on this thread) and TensorFlow.js 4.22 (pinned, from
+// node_modules, in worker.js) training the identical models with the identical step (dcgan.js)
+// on its webgpu and wasm backends (optionally webgl and cpu), one after the other. Each after a
+// warm-up step; ms per step; a table with the ratios. Losses must be finite and weights must
+// change, on both sides, or the run fails.
 //
 // Query: models (mnist32; comma-separated, dcgan64 too), backends (webgan,webgpu,wasm; also
 // webgl, cpu), reps (2: timed steps after the warm-up), profile (1: after the timing, one more
@@ -10,9 +11,7 @@
 // `window.benchResult` ({ done, lines, error }), as bench.html's, which `./build.sh compare`
 // polls through WebDriver.
 
-import { MODELS, build, step, inputs, maxChange, addMissingKernels, checkConv2DBackpropFilter } from './dcgan.js';
-
-/* global tf */
+import { MODELS } from './dcgan.js';
 
 const status = document.getElementById('status');
 const out = document.getElementById('rows');
@@ -93,106 +92,37 @@ async function runWebgan(name, model, reps) {
 // TensorFlow.js
 // ------------------------------------------------------------------------------------------
 
-async function useBackend(name) {
-  if (name === 'wasm') {
-    // Served from node_modules by the same server: nothing comes from a CDN.
-    tf.wasm.setWasmPaths(new URL('node_modules/@tensorflow/tfjs-backend-wasm/dist/', location.href).href);
-    // Its documented default, made explicit: one XNNPACK thread per logical core (used only where
-    // the page is cross-origin isolated, which web.py's server arranges for /tfjs/).
-    tf.wasm.setThreadsCount(navigator.hardwareConcurrency || 1);
-  }
-  const ok = await tf.setBackend(name);
-  if (!ok) throw new Error(`tf.setBackend('${name}') failed (see the console)`);
-  await tf.ready();
-  let what = name;
-  if (name === 'wasm') {
-    const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-    const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
-    what += ` (${simd ? 'SIMD' : 'no SIMD'}, ${threads ? `${tf.wasm.getThreadsCount()} threads` : 'single thread'}` +
-      `${crossOriginIsolated ? '' : '; page not cross-origin isolated'})`;
-  } else if (name === 'webgpu') {
-    const info = tf.backend().adapterInfo;
-    const bits = info ? [info.vendor, info.architecture].filter(Boolean).join(' / ') : '';
-    if (bits) what += ` (${bits})`;
-  }
-  const added = addMissingKernels(name);
-  for (const k of added) {
-    const err = await checkConv2DBackpropFilter();
-    line(`  tfjs ${name}: kernel missing in tfjs ${TFJS_VERSION}, added: ${k}; against plain loops: max relative error ${err.toExponential(1)}`);
-    if (!(err < 1e-4)) throw new Error(`the added Conv2DBackpropFilter is wrong (relative error ${err})`);
-  }
-  return what;
-}
+let worker = null;
+let nextId = 1;
 
-async function readMetrics(list) {
-  const values = await Promise.all(list.map(async (t) => (await t.data())[0]));
-  tf.dispose(list);
-  return values;
-}
-
-async function runTfjs(backend, model, reps, profile) {
-  const what = await useBackend(backend);
-  const net = build(model, 1);
-  const { real, z } = inputs(model, 1);
-  const beforeG = net.gVars.map((v) => tf.keep(v.clone()));
-  const beforeD = net.dVars.map((v) => tf.keep(v.clone()));
-  const problems = [];
-  const all = [];
-  try {
-    let t0 = performance.now();
-    const warm = step(net, real, z);
-    const warmMetrics = await readMetrics(warm); // waits for the GPU (webgpu) as well
-    const warmupMs = performance.now() - t0;
-    all.push(warmMetrics);
-    const tensorsAfterOne = tf.memory().numTensors;
-
-    t0 = performance.now();
-    const pending = [];
-    for (let i = 0; i < reps; i++) pending.push(step(net, real, z));
-    // The last step's values come back only when all queued work is done.
-    await pending[pending.length - 1][4].data();
-    const ms = (performance.now() - t0) / reps;
-    for (const p of pending) all.push(await readMetrics(p));
-
-    const last = all[all.length - 1];
-    const gChange = await maxChange(net.gVars, beforeG);
-    const dChange = await maxChange(net.dVars, beforeD);
-    line(`  tfjs ${backend}: after ${reps + 1} steps: ${metricsText(last)}; max |change| G ${gChange.toExponential(2)}, D ${dChange.toExponential(2)}`);
-    if (!all.flat().every(Number.isFinite)) problems.push('non-finite losses');
-    if (!(gChange > 0) || !(dChange > 0)) problems.push('weights did not change');
-    const leak = tf.memory().numTensors - tensorsAfterOne;
-    if (leak > 0) line(`  tfjs ${backend}: note: ${leak} tensors more after the timed steps than after the first`);
-    if (profile) await profileStep(backend, net, real, z);
-    return { impl: `tfjs ${what}`, warmupMs, ms, problems };
-  } finally {
-    tf.dispose([...beforeG, ...beforeD]);
-    tf.dispose([real, z]);
-    net.all.forEach((v) => v.dispose());
-    tf.disposeVariables();
-  }
-}
-
-/// One more step under tf.profile: time per kernel name, the costliest first.
-async function profileStep(backend, net, real, z) {
-  let metrics;
-  const info = await tf.profile(async () => {
-    metrics = step(net, real, z);
-    await metrics[4].data();
+/// Sends one command to worker.js and resolves with its result; its lines are shown as they come.
+function ask(message) {
+  worker ??= new Worker('worker.js');
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    const onMessage = ({ data }) => {
+      if (data.id !== id) return;
+      if ('line' in data) {
+        line(data.line);
+        return;
+      }
+      worker.removeEventListener('message', onMessage);
+      worker.removeEventListener('error', onError);
+      if ('error' in data) reject(new Error(data.error));
+      else resolve(data.result);
+    };
+    const onError = (e) => {
+      worker.removeEventListener('message', onMessage);
+      worker.removeEventListener('error', onError);
+      reject(new Error(`the TensorFlow.js worker failed: ${e.message || 'it could not load (is www/tfjs/node_modules there? ./build.sh compare runs npm ci)'}`));
+    };
+    worker.addEventListener('message', onMessage);
+    worker.addEventListener('error', onError);
+    worker.postMessage({ id, ...message });
   });
-  tf.dispose(metrics);
-  const by = new Map();
-  for (const k of info.kernels) {
-    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : NaN;
-    const e = by.get(k.name) ?? { ms: 0, n: 0 };
-    e.ms += ms;
-    e.n += 1;
-    by.set(k.name, e);
-  }
-  const total = [...by.values()].reduce((a, e) => a + e.ms, 0);
-  const top = [...by.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12);
-  line(`  tfjs ${backend}: profile of one step: ${info.kernels.length} kernels, ${fmt(total)} ms in kernels; costliest:`);
-  for (const [name, e] of top) line(`    ${name.padEnd(24)} ${String(e.n).padStart(4)} calls ${fmt(e.ms).padStart(8)} ms`);
 }
+
+const runTfjs = (backend, model, reps, profile) => ask({ cmd: 'run', backend, model, reps, profile });
 
 // ------------------------------------------------------------------------------------------
 
@@ -212,12 +142,15 @@ async function main() {
     fail(`Bad query string: ${e.message}.`);
     return;
   }
-  if (typeof tf === 'undefined' || !tf.wasm || !tf.findBackendFactory?.('webgpu')) {
-    fail(`TensorFlow.js ${TFJS_VERSION} did not load from www/tfjs/node_modules: run \`npm ci\` in www/tfjs (./build.sh compare does).`);
+  let info;
+  try {
+    info = await ask({ cmd: 'info' });
+  } catch (e) {
+    fail(`TensorFlow.js ${TFJS_VERSION} did not load from www/tfjs/node_modules (run \`npm ci\` in www/tfjs; ./build.sh compare does): ${e.message}`);
     return;
   }
-  if (tf.version.tfjs !== TFJS_VERSION) {
-    fail(`www/tfjs/node_modules has TensorFlow.js ${tf.version.tfjs}, not the pinned ${TFJS_VERSION}: run \`npm ci\` in www/tfjs.`);
+  if (info.version !== TFJS_VERSION) {
+    fail(`www/tfjs/node_modules has TensorFlow.js ${info.version}, not the pinned ${TFJS_VERSION}: run \`npm ci\` in www/tfjs.`);
     return;
   }
   if (!('gpu' in navigator)) {
@@ -229,7 +162,7 @@ async function main() {
     const i = adapter?.info ?? {};
     line(`browser: ${navigator.userAgent.match(/(Chrom(e|ium)|HeadlessChrome)\/[\d.]+/)?.[0] ?? navigator.userAgent}; ` +
       `WebGPU adapter: ${[i.vendor, i.architecture, i.description].filter(Boolean).join(' / ') || '(no info)'}; ` +
-      `${navigator.hardwareConcurrency} logical cores; TensorFlow.js ${tf.version.tfjs}`);
+      `${navigator.hardwareConcurrency} logical cores; TensorFlow.js ${info.version} (in a worker)`);
   } catch (e) {
     console.warn('adapter info', e);
   }

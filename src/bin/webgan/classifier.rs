@@ -26,7 +26,14 @@ pub struct Options {
     pub out: PathBuf,
     /// Steps between progress lines.
     pub log_every: u32,
+    /// Start from these weights (their step count carries on) instead of fresh ones.
+    pub init: Option<PathBuf>,
 }
+
+/// Training images the batchnorm statistics are re-estimated on before weights are saved.
+const CALIBRATION_IMAGES: usize = 10_000;
+/// Batch of the calibration and evaluation passes.
+const EVAL_BATCH: usize = 250;
 
 /// MNIST images (padded to 32x32) and their labels, checked to match.
 pub fn load_labelled(images: &Path, labels: &Path) -> Result<(ImagePool, Vec<u8>), String> {
@@ -58,7 +65,15 @@ pub fn train(opts: &Options, command: &str) -> Result<(), String> {
     let device = gpu.adapter_summary();
     println!("adapter: {device}");
     let adam = AdamConfig { lr: opts.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
-    let init = ClassifierWeights::init(opts.width, opts.seed);
+    let mut init = match &opts.init {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            ClassifierWeights::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => ClassifierWeights::init(opts.width, opts.seed),
+    };
+    // A run from --init continues the model card of the weights it starts from.
+    let prior = std::mem::take(&mut init.info);
     let mut c = Classifier::new(&gpu, &init, opts.batch, &gpu.tiles, &adam).map_err(|e| e.to_string())?;
     let (n, batch) = (train.0.len(), opts.batch);
     let steps_per_epoch = n / batch;
@@ -72,14 +87,13 @@ pub fn train(opts: &Options, command: &str) -> Result<(), String> {
     let started = Instant::now();
     let mut rng = Rng::new(opts.seed ^ 0xc1a5);
     let (mut images, mut labels) = (Vec::with_capacity(batch * SIZE * SIZE), Vec::with_capacity(batch));
-    let mut test_accuracy = None;
     for epoch in 0..opts.epochs {
         let lr = opts.lr * opts.lr_decay.powi(epoch as i32);
         c.set_lr(&gpu, lr).map_err(|e| e.to_string())?;
         let mut order: Vec<usize> = (0..n).collect();
         rng.shuffle(&mut order);
         let (mut loss_sum, mut acc_sum, mut logged) = (0.0, 0.0, 0);
-        let mut window = Instant::now();
+        let (mut window, mut window_steps) = (Instant::now(), 0);
         for (s, idx) in order.chunks_exact(batch).enumerate() {
             images.clear();
             labels.clear();
@@ -88,6 +102,7 @@ pub fn train(opts: &Options, command: &str) -> Result<(), String> {
                 labels.push(train.1[i]);
             }
             c.train_step(&gpu, &images, &labels);
+            window_steps += 1;
             // Reading every few steps both samples the metrics and keeps the queue short.
             if (s + 1) % 10 == 0 {
                 let [loss, acc] = pollster::block_on(c.read_metrics(&gpu)).map_err(|e| e.to_string())?;
@@ -97,7 +112,7 @@ pub fn train(opts: &Options, command: &str) -> Result<(), String> {
                 (loss_sum, acc_sum, logged) = (loss_sum + loss, acc_sum + acc, logged + 1);
             }
             if (s + 1) % opts.log_every as usize == 0 || s + 1 == steps_per_epoch {
-                let rate = (opts.log_every as usize * batch) as f64 / window.elapsed().as_secs_f64();
+                let rate = (window_steps * batch) as f64 / window.elapsed().as_secs_f64();
                 println!(
                     "epoch {} step {}/{steps_per_epoch} lr {lr:.1e}: loss {:.4} train acc {:.4} ({:.0} img/s, {:.0} s)",
                     epoch + 1,
@@ -107,28 +122,82 @@ pub fn train(opts: &Options, command: &str) -> Result<(), String> {
                     rate,
                     started.elapsed().as_secs_f64()
                 );
-                (loss_sum, acc_sum, logged, window) = (0.0, 0.0, 0, Instant::now());
+                (loss_sum, acc_sum, logged, window, window_steps) = (0.0, 0.0, 0, Instant::now(), 0);
             }
         }
-        if let Some(test) = &test {
-            let acc = evaluate(&gpu, &c, test)?;
-            println!("epoch {}: test accuracy {:.4} ({} images)", epoch + 1, acc, thousands(test.1.len()));
-            test_accuracy = Some(acc);
-        }
-        let mut weights = pollster::block_on(c.weights(&gpu)).map_err(|e| e.to_string())?;
-        weights.info = vec![
-            ("command".into(), command.to_string()),
-            ("data".into(), format!("MNIST training set, {} images", n)),
-            ("device".into(), device.clone()),
-            ("epochs".into(), format!("{}", epoch + 1)),
-            ("wall_time_s".into(), format!("{:.0}", started.elapsed().as_secs_f64())),
-        ];
-        if let Some(acc) = test_accuracy {
-            weights.info.push(("test_accuracy".into(), format!("{acc:.4}")));
-        }
-        std::fs::write(&opts.out, weights.to_bytes()).map_err(|e| format!("{}: {e}", opts.out.display()))?;
-        println!("wrote {} (step {})", opts.out.display(), weights.step);
+        finish(
+            &gpu,
+            &c,
+            &train,
+            test.as_ref(),
+            epoch + 1,
+            &Info { command, device: &device, started, opts, prior: &prior },
+        )?;
     }
+    if opts.epochs == 0 {
+        finish(&gpu, &c, &train, test.as_ref(), 0, &Info { command, device: &device, started, opts, prior: &prior })?;
+    }
+    Ok(())
+}
+
+/// What the model card records.
+struct Info<'a> {
+    command: &'a str,
+    device: &'a str,
+    started: Instant,
+    opts: &'a Options,
+    /// The model card of the weights the run started from.
+    prior: &'a [(String, String)],
+}
+
+impl Info<'_> {
+    fn prior(&self, key: &str) -> Option<&str> {
+        self.prior.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The end of an epoch: the current weights with batchnorm statistics re-estimated on a seeded
+/// sample of the training images (see `Classifier::calibrate_batchnorm`), evaluated on the test
+/// set when there is one, and written with their model card.
+fn finish(
+    gpu: &Gpu,
+    c: &Classifier,
+    train: &(ImagePool, Vec<u8>),
+    test: Option<&(ImagePool, Vec<u8>)>,
+    epoch: usize,
+    info: &Info<'_>,
+) -> Result<(), String> {
+    let mut weights = pollster::block_on(c.weights(gpu)).map_err(|e| e.to_string())?;
+    let eval =
+        Classifier::new(gpu, &weights, EVAL_BATCH, &gpu.tiles, &AdamConfig::default()).map_err(|e| e.to_string())?;
+    let mut order: Vec<usize> = (0..train.0.len()).collect();
+    Rng::new(info.opts.seed ^ 0xca1b ^ epoch as u64).shuffle(&mut order);
+    let sample: Vec<u8> =
+        order[..CALIBRATION_IMAGES.min(order.len())].iter().flat_map(|&i| train.0.image(i)).copied().collect();
+    eval.calibrate_batchnorm(gpu, &sample);
+    weights.running = pollster::block_on(eval.net.running.read(gpu)).map_err(|e| e.to_string())?;
+    let number = |key: &str| info.prior(key).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let command = match info.prior("command") {
+        Some(before) => format!("{before}, then {}", info.command),
+        None => info.command.to_string(),
+    };
+    weights.info = vec![
+        ("command".into(), command),
+        ("data".into(), format!("MNIST training set, {} images", train.0.len())),
+        ("device".into(), info.device.to_string()),
+        ("epochs".into(), (number("epochs") as usize + epoch).to_string()),
+        ("wall_time_s".into(), format!("{:.0}", number("wall_time_s") + info.started.elapsed().as_secs_f64())),
+        ("batchnorm".into(), format!("running statistics re-estimated on {CALIBRATION_IMAGES} training images")),
+    ];
+    if let Some(test) = test {
+        let acc = evaluate(gpu, &eval, test)?;
+        let total = number("epochs") as usize + epoch;
+        println!("after {total} epochs: test accuracy {acc:.4} ({} images)", thousands(test.1.len()));
+        weights.info.push(("test_accuracy".into(), format!("{acc:.4}")));
+    }
+    let out = &info.opts.out;
+    std::fs::write(out, weights.to_bytes()).map_err(|e| format!("{}: {e}", out.display()))?;
+    println!("wrote {} (step {})", out.display(), weights.step);
     Ok(())
 }
 

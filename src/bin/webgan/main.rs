@@ -110,6 +110,10 @@ mod cli {
             out: PathBuf,
             #[arg(long, default_value_t = 100)]
             log_every: u32,
+            /// Start from these classifier weights instead of fresh ones (--epochs 0: only
+            /// re-estimate the batchnorm statistics, evaluate and write).
+            #[arg(long)]
+            init: Option<PathBuf>,
         },
         /// The accuracy of classifier weights on a labelled MNIST set.
         EvalClassifier {
@@ -297,6 +301,7 @@ mod cli {
                 seed,
                 out,
                 log_every,
+                init,
             } => {
                 let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
                 let opts = crate::classifier::Options {
@@ -312,6 +317,7 @@ mod cli {
                     seed,
                     out,
                     log_every: log_every.max(1),
+                    init,
                 };
                 crate::classifier::train(&opts, &format!("webgan-cli {command}"))
             }
