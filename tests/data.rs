@@ -505,9 +505,14 @@ fn odd_images_are_used_and_bad_files_skipped_with_reasons() {
         ],
         "{skipped:#?}"
     );
+    println!("{report}");
+    for (path, reason) in &skipped {
+        println!("  {path}: {reason}");
+    }
     assert_eq!(skipped.len(), bad.len());
-    // Every reason says what is wrong beyond its kind.
+    // Every reason says what is wrong beyond its kind, on one line.
     assert!(skipped.iter().all(|(_, r)| r.len() > r.split(':').next().unwrap().len() + 3), "{skipped:#?}");
+    assert!(skipped.iter().all(|(_, r)| !r.contains(|c: char| c.is_control())), "{skipped:#?}");
     assert_eq!((report.loaded, pool.len()), (loaded.len(), loaded.len()), "{report}");
     assert_eq!(report.total_files, loaded.len() + skipped.len());
     assert_eq!((report.truncated_by_limit, report.budget_reached), (0, false));

@@ -280,10 +280,15 @@ fn decode(path: &Path, size: usize, channels: usize, crop: Option<Crop>) -> Resu
     if !matches!(format, ImageFormat::Png | ImageFormat::Jpeg) {
         return Err(format!("{UNSUPPORTED}: {format:?} (only PNG and JPEG are read)"));
     }
-    let why = |e: ImageError| match e {
-        ImageError::Limits(e) => format!("{TOO_LARGE}: {e}"),
-        ImageError::Unsupported(e) => format!("{UNSUPPORTED}: {e}"),
-        e => format!("{CORRUPT}: {e}"),
+    let why = |e: ImageError| {
+        // One line: decoder messages may end in a newline or quote raw bytes.
+        let text = e.to_string().replace(|c: char| c.is_control(), " ");
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        match e {
+            ImageError::Limits(_) => format!("{TOO_LARGE}: {text}"),
+            ImageError::Unsupported(_) => format!("{UNSUPPORTED}: {text}"),
+            _ => format!("{CORRUPT}: {text}"),
+        }
     };
     // A decoder that panics on hostile input costs one file, not the whole load.
     std::panic::catch_unwind(|| {

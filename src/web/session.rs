@@ -12,6 +12,9 @@ use wasm_bindgen::prelude::*;
 use super::{js_error, WebGpu};
 use crate::data::{mnist_pool, read_idx_images, ImagePool};
 use crate::gpu::Gpu;
+use crate::metrics::swd::{swd, Images, SwdConfig};
+use crate::model::latent::normal_z;
+use crate::rng::Rng;
 use crate::model::checkpoint::{from_bytes, read_config};
 use crate::model::generate::grid_rgba;
 use crate::model::ModelConfig;
@@ -224,6 +227,33 @@ impl Session {
             }
             let (_, _, rgba) = grid_rgba(&images, cfg.channels, cfg.image_size, 8, 2);
             Ok(js_sys::Uint8ClampedArray::from(&rgba[..]).into())
+        })
+    }
+
+    /// The sliced Wasserstein distance (x1e3, per level and mean, lower is better) between
+    /// `count` of G's images and `count` images of `data` spread evenly over it: one line.
+    #[allow(clippy::await_holding_refcell_ref)] // as in `grid`
+    pub fn score(&self, data: &Dataset, count: usize) -> js_sys::Promise {
+        let (gpu, inner, cfg) = (self.gpu.clone(), self.inner.clone(), self.cfg.clone());
+        let pool = &data.pool;
+        let n = count.clamp(16, pool.len().max(16));
+        let real: Vec<u8> = (0..n.min(pool.len())).flat_map(|i| pool.image(i * pool.len() / n).to_vec()).collect();
+        let (channels, size) = (pool.channels, pool.size);
+        wasm_bindgen_futures::future_to_promise(async move {
+            let real = Images::from_u8(&real, channels, size).map_err(js_error)?;
+            let z = normal_z(&mut Rng::new(cfg.seed ^ 0x5c0e), real.len(), cfg.z_dim);
+            let per = cfg.batch * cfg.z_dim;
+            let mut images = Vec::with_capacity(z.len() / cfg.z_dim * cfg.image_len());
+            let inner = inner.try_borrow().map_err(busy)?;
+            for chunk in z.chunks(per) {
+                let mut zb = chunk.to_vec();
+                zb.resize(per, 0.0);
+                let out = inner.trainer.sample(&gpu, &zb).await.map_err(js_error)?;
+                images.extend_from_slice(&out[..chunk.len() / cfg.z_dim * cfg.image_len()]);
+            }
+            let fake = Images::new(images, cfg.channels, cfg.image_size).map_err(js_error)?;
+            let report = swd(&real, &fake, &SwdConfig::default()).map_err(js_error)?;
+            Ok(JsValue::from_str(&format!("{report} ({} vs {} images)", real.len(), fake.len())))
         })
     }
 

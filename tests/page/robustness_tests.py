@@ -44,6 +44,13 @@ def big_png(side=8000):
             + chunk(b"IDAT", body) + chunk(b"IEND", b""))
 
 
+def huge_header_png():
+    """A valid PNG header claiming 100,000 x 100,000 RGB pixels, then a few bytes of data."""
+    chunk = lambda kind, body: struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(bytes(64))) + chunk(b"IEND", b""))
+
+
 def solid(width, height, rgb):
     return png_raw(width, height, 2, 8, lambda y: bytes(rgb) * width)
 
@@ -85,6 +92,7 @@ def bad_files():
         "truncated.jpg": (jpg[: len(jpg) // 2], "corrupt image"),
         "random-bytes.jpg": (random_bytes(3000), "not an image"),
         "png-signature-then-garbage.png": (png[:8] + random_bytes(3000), "corrupt image"),
+        "claims-100000x100000.png": (huge_header_png(), "corrupt image"),
         "notes.txt": (b"my faces, in no particular order\n", "not an image"),
         "nested/deeper/bad.png": (b"\x89PNG\r\n\x1a\n", "corrupt image"),
         ".hidden.png": (solid(8, 8, [1, 2, 3]), "hidden"),
@@ -119,7 +127,7 @@ def loads_odd_images_and_skips_bad_files(b, url, shots):
     bad, kinds = bad_files()
     folder = write_folder({**good, **bad})
     open_page(b, url)
-    set_controls(b, {**SMALL, "batch": 4, "size": 16, "channels": 3, "steps": 2})
+    set_controls(b, {**SMALL, "batch": 4, "size": 32, "channels": 3, "steps": 2})
     send_file(b, "folder", folder)
     s, secs = wait(b, "the folder to load", lambda s: (s["training"].get("data") or {}).get("source") == "folder", 300)
     d = folder_state(b)
