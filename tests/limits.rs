@@ -41,8 +41,8 @@ fn the_page_and_seed_configurations_fit_webgpu_defaults() {
 #[test]
 fn too_large_configurations_are_refused_with_the_limit_named() {
     let limits = wgpu::Limits::default(); // 128 MiB per binding, 256 MiB per buffer, 65,535 workgroups
-    // A huge batch: the biggest activations are 64x32x32 per image (D's first conv, G's
-    // next-to-last), 1 GiB at batch 4096.
+                                          // A huge batch: the biggest activations are 64x32x32 per image (D's first conv, G's
+                                          // next-to-last), 1 GiB at batch 4096.
     let msg = refused(&ModelConfig { batch: 4096, ..ModelConfig::faces() }, &limits);
     assert!(msg.contains("maxStorageBufferBindingSize is 134,217,728"), "{msg}");
     assert!(msg.contains("batch 4096") && msg.contains("needs 1,073,741,824 bytes"), "{msg}");
@@ -125,7 +125,10 @@ fn trainer_new_refuses_first_and_agrees_with_the_ops() {
     match Trainer::new(&gpu, &huge, &tiles) {
         Err(e @ GpuError::Limit(_)) => {
             let msg = e.to_string();
-            assert!(msg.starts_with("exceeds this adapter's limits: ") && msg.contains("maxStorageBufferBindingSize"), "{msg}")
+            assert!(
+                msg.starts_with("exceeds this adapter's limits: ") && msg.contains("maxStorageBufferBindingSize"),
+                "{msg}"
+            )
         }
         other => panic!("batch 2^20 not refused: {:?}", other.err()),
     }
@@ -135,7 +138,7 @@ fn commas(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

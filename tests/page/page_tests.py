@@ -341,7 +341,8 @@ def run(driver, caps_file, shots):
     www = serve_in_background(functools.partial(QuietWww, directory="www"))
     url = f"http://127.0.0.1:{www.server_address[1]}/index.html"
     passed = failed = 0
-    tests = [t for t in TESTS if only in t.__name__]
+    import robustness_tests  # bad folders; it uses this module's helpers
+    tests = [t for t in TESTS + robustness_tests.TESTS if only in t.__name__]
     print(f"\nrunning {len(tests)} page tests against {url}", flush=True)
     try:
         for test in tests:
