@@ -53,6 +53,7 @@ export function startTraining(wasm, firstGpu, state) {
     $('resume').disabled = S.running || !has;
     $('reset').disabled = !has;
     $('save').disabled = !has;
+    $('score').disabled = !has || !S.data;
     T.running = S.running;
   };
 
@@ -349,6 +350,17 @@ export function startTraining(wasm, firstGpu, state) {
     }
   });
 
+  // On request (it costs a few hundred samples): the sliced Wasserstein distance of each run.
+  $('score').onclick = guard(async () => {
+    say('Measuring: 256 samples against 256 training images…');
+    const lines = [];
+    for (const run of S.runs) {
+      const step = await exclusive(() => run.session.step());
+      lines.push(`${run.label} at step ${step}: ${await exclusive(() => run.session.score(S.data, 256))}`);
+    }
+    T.score = lines.join('\n');
+    say(`${T.score}. Lower is better: on MNIST two sets of 256 real digits score about 17, the shipped generator about 21.`, 'ok');
+  });
   $('start').onclick = guard(start);
   $('resume').onclick = guard(start);
   $('pause').onclick = guard(async () => {

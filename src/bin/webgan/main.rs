@@ -78,6 +78,9 @@ mod cli {
             /// the share of confidently classified digits, the class histogram and its entropy.
             #[arg(long)]
             classifier: Option<PathBuf>,
+            /// A pixel box x,y,w,h cut from every image of a folder first (the training run's --crop).
+            #[arg(long, value_parser = parse_crop)]
+            crop: Option<webgan::data::Crop>,
         },
         /// Train the MNIST digit classifier (the score's judge of generated digits) on the GPU kernels.
         TrainClassifier {
@@ -285,8 +288,8 @@ mod cli {
             }),
             Command::Sample { checkpoint, out, strip, seed } => crate::sample::run(&checkpoint, &out, &strip, seed),
             Command::Export { checkpoint, out, info } => crate::export::run(&checkpoint, &out, &info),
-            Command::Score { checkpoint, data, count, seed, baseline, classifier } => {
-                crate::score::run(&crate::score::Options { checkpoint, data, count, seed, baseline, classifier })
+            Command::Score { checkpoint, data, count, seed, baseline, classifier, crop } => {
+                crate::score::run(&crate::score::Options { checkpoint, data, count, seed, baseline, classifier, crop })
             }
             Command::TrainClassifier {
                 data,

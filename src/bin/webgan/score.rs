@@ -9,7 +9,7 @@ use crate::train::generate;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use webgan::data::idx::load_mnist;
-use webgan::data::{load_folder, thousands, ImagePool};
+use webgan::data::{load_folder_cropped, thousands, Crop, ImagePool};
 use webgan::gpu::Gpu;
 use webgan::metrics::digits::CONFIDENT;
 use webgan::metrics::{digit_report, swd, Images, SwdConfig};
@@ -31,6 +31,8 @@ pub struct Options {
     pub baseline: bool,
     /// MNIST classifier weights: also report the digits' confident share and class coverage.
     pub classifier: Option<PathBuf>,
+    /// The box cut from every image of a folder first (as the run trained with `--crop`).
+    pub crop: Option<Crop>,
 }
 
 pub fn run(opts: &Options) -> Result<(), String> {
@@ -43,7 +45,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
     println!("{name}: {cfg}, step {}", trainer.step);
 
     let sets = if opts.baseline { 2 } else { 1 };
-    let pool = load_data(&opts.data, &cfg, sets * opts.count)?;
+    let pool = load_data(&opts.data, &cfg, sets * opts.count, opts.crop)?;
     let count = opts.count.min(pool.len() / sets);
     if count == 0 {
         return Err(format!("{}: {} images, too few for {sets} set(s)", opts.data.display(), pool.len()));
@@ -106,9 +108,10 @@ fn digits(gpu: &Gpu, path: &Path, cfg: &ModelConfig, fake: &[f32], real: &[u8]) 
 
 /// An IDX file (MNIST, grey; padded to the model's size) or a folder of images (at most `want`
 /// of them, spread over the folder), in the checkpoint's size and channels.
-fn load_data(path: &Path, cfg: &ModelConfig, want: usize) -> Result<ImagePool, String> {
+fn load_data(path: &Path, cfg: &ModelConfig, want: usize, crop: Option<Crop>) -> Result<ImagePool, String> {
     if path.is_dir() {
-        let (pool, report) = load_folder(path, cfg.image_size, cfg.channels, Some(want)).map_err(|e| e.to_string())?;
+        let (pool, report) =
+            load_folder_cropped(path, cfg.image_size, cfg.channels, Some(want), crop).map_err(|e| e.to_string())?;
         println!("{}: {report}", path.display());
         Ok(pool)
     } else if cfg.channels != 1 {
