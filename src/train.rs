@@ -207,6 +207,21 @@ impl Trainer {
         crate::ops::submit(gpu, "sample", |pass| self.g.forward(pass, false));
         gpu.read(self.g.output()).await
     }
+
+    /// [`Trainer::sample`] for any whole number of latent vectors, a batch at a time (the last
+    /// batch padded with zeros).
+    pub async fn generate(&self, gpu: &Gpu, z: &[f32]) -> Result<Vec<f32>, GpuError> {
+        let cfg = &self.cfg;
+        let per = cfg.batch * cfg.z_dim;
+        let mut out = Vec::with_capacity(z.len() / cfg.z_dim * cfg.image_len());
+        for chunk in z.chunks(per) {
+            let mut zb = chunk.to_vec();
+            zb.resize(per, 0.0);
+            let images = self.sample(gpu, &zb).await?;
+            out.extend_from_slice(&images[..chunk.len() / cfg.z_dim * cfg.image_len()]);
+        }
+        Ok(out)
+    }
 }
 
 /// Metrics read back every N steps without stalling: each read copies `metrics` into the next

@@ -14,6 +14,7 @@
 //! and model-card lines under "info.<key>".
 
 use super::checkpoint::{self, tensor_layout, CheckpointError};
+use super::weights::read_tensors;
 use super::network::Network;
 use super::spec::{LayerSpec, NetSpec};
 use crate::gpu::{Dispatch, Gpu, GpuError, Tiles, View};
@@ -24,7 +25,7 @@ use crate::rng::Rng;
 use crate::shape::{Activation, AdamConfig, BatchNormConfig};
 use half::f16;
 use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 use std::collections::BTreeMap;
 
 pub const FORMAT: &str = "webgan-classifier-1";
@@ -132,28 +133,6 @@ impl ClassifierWeights {
             info: meta.iter().filter_map(|(k, v)| Some((k.strip_prefix(INFO)?.to_string(), v.clone()))).collect(),
         })
     }
-}
-
-/// The named tensors as f32, from F16 or F32 storage.
-fn read_tensors(file: &SafeTensors<'_>, layout: &[(String, Vec<usize>)]) -> Result<Vec<Vec<f32>>, CheckpointError> {
-    let mut out = Vec::with_capacity(layout.len());
-    for (name, shape) in layout {
-        let bad = |why: String| CheckpointError::Tensor(format!("tensor {name} {why}"));
-        let t = file.tensor(name).map_err(|_| bad("is missing".into()))?;
-        if t.shape() != shape.as_slice() {
-            return Err(bad(format!("has shape {:?}, this classifier needs {shape:?}", t.shape())));
-        }
-        let v: Vec<f32> = match t.dtype() {
-            Dtype::F16 => t.data().chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            Dtype::F32 => t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-            other => return Err(bad(format!("is {other:?}, expected F16 or F32"))),
-        };
-        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-            return Err(bad(format!("holds {} at index {i}", v[i])));
-        }
-        out.push(v);
-    }
-    Ok(out)
 }
 
 /// The classifier on the GPU, for a fixed batch: training steps and batched inference.

@@ -114,14 +114,15 @@ impl GeneratorWeights {
     }
 }
 
-/// The named tensors as f32, from F16 or F32 storage.
-fn read_tensors(file: &SafeTensors<'_>, layout: &[(String, Vec<usize>)]) -> Result<Vec<Vec<f32>>, CheckpointError> {
+/// The named tensors as f32, from F16 or F32 storage, each checked for presence, shape and
+/// finiteness (also the classifier's weights).
+pub(crate) fn read_tensors(file: &SafeTensors<'_>, layout: &[(String, Vec<usize>)]) -> Result<Vec<Vec<f32>>, CheckpointError> {
     let mut out = Vec::with_capacity(layout.len());
     for (name, shape) in layout {
         let bad = |why: String| CheckpointError::Tensor(format!("tensor {name} {why}"));
         let t = file.tensor(name).map_err(|_| bad("is missing".into()))?;
         if t.shape() != shape.as_slice() {
-            return Err(bad(format!("has shape {:?}, this model needs {shape:?}", t.shape())));
+            return Err(bad(format!("has shape {:?}, expected {shape:?}", t.shape())));
         }
         let v: Vec<f32> = match t.dtype() {
             Dtype::F16 => t.data().chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),

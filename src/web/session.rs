@@ -215,16 +215,8 @@ impl Session {
     pub fn grid(&self) -> js_sys::Promise {
         let (gpu, inner, cfg) = (self.gpu.clone(), self.inner.clone(), self.cfg.clone());
         wasm_bindgen_futures::future_to_promise(async move {
-            let z = grid_z(&cfg, 64);
-            let per = cfg.batch * cfg.z_dim;
-            let mut images = Vec::with_capacity(64 * cfg.image_len());
             let inner = inner.try_borrow().map_err(busy)?;
-            for chunk in z.chunks(per) {
-                let mut zb = chunk.to_vec();
-                zb.resize(per, 0.0);
-                let out = inner.trainer.sample(&gpu, &zb).await.map_err(js_error)?;
-                images.extend_from_slice(&out[..chunk.len() / cfg.z_dim * cfg.image_len()]);
-            }
+            let images = inner.trainer.generate(&gpu, &grid_z(&cfg, 64)).await.map_err(js_error)?;
             let (_, _, rgba) = grid_rgba(&images, cfg.channels, cfg.image_size, 8, 2);
             Ok(js_sys::Uint8ClampedArray::from(&rgba[..]).into())
         })
@@ -242,15 +234,8 @@ impl Session {
         wasm_bindgen_futures::future_to_promise(async move {
             let real = Images::from_u8(&real, channels, size).map_err(js_error)?;
             let z = normal_z(&mut Rng::new(cfg.seed ^ 0x5c0e), real.len(), cfg.z_dim);
-            let per = cfg.batch * cfg.z_dim;
-            let mut images = Vec::with_capacity(z.len() / cfg.z_dim * cfg.image_len());
             let inner = inner.try_borrow().map_err(busy)?;
-            for chunk in z.chunks(per) {
-                let mut zb = chunk.to_vec();
-                zb.resize(per, 0.0);
-                let out = inner.trainer.sample(&gpu, &zb).await.map_err(js_error)?;
-                images.extend_from_slice(&out[..chunk.len() / cfg.z_dim * cfg.image_len()]);
-            }
+            let images = inner.trainer.generate(&gpu, &z).await.map_err(js_error)?;
             let fake = Images::new(images, cfg.channels, cfg.image_size).map_err(js_error)?;
             let report = swd(&real, &fake, &SwdConfig::default()).map_err(js_error)?;
             Ok(JsValue::from_str(&format!("{report} ({} vs {} images)", real.len(), fake.len())))

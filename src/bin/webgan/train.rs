@@ -64,16 +64,7 @@ fn load_data(
 
 /// G's images for `z`, any count, in batches of the trainer's size.
 pub fn generate(gpu: &Gpu, trainer: &Trainer, z: &[f32]) -> Result<Vec<f32>, String> {
-    let cfg = &trainer.cfg;
-    let (per, count) = (cfg.batch * cfg.z_dim, z.len() / cfg.z_dim);
-    let mut out = Vec::with_capacity(count * cfg.image_len());
-    for chunk in z.chunks(per) {
-        let mut zb = chunk.to_vec();
-        zb.resize(per, 0.0);
-        let imgs = pollster::block_on(trainer.sample(gpu, &zb)).map_err(|e| e.to_string())?;
-        out.extend_from_slice(&imgs[..chunk.len() / cfg.z_dim * cfg.image_len()]);
-    }
-    Ok(out)
+    pollster::block_on(trainer.generate(gpu, z)).map_err(|e| e.to_string())
 }
 
 /// The model being trained, on either backend.
