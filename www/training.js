@@ -200,6 +200,7 @@ export function startTraining(wasm, firstGpu, state) {
       await drawGrids();
     }
     S.running = true;
+    T.diverged = undefined;
     buttons();
     const mine = loop()
       .catch((e) => {

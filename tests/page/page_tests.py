@@ -339,7 +339,29 @@ def survives_a_lost_gpu(b, url, shots):
     print(f"    lost the device at step > {saved}: {message!r}; reopened, resumed from step {saved} to {t['step']}")
 
 
-TESTS = [opens_and_draws_pretrained_grids, draws_on_the_cpu_without_webgpu, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu]
+def divergence_restores_the_last_good_state(b, url, shots):
+    open_page(b, url)
+    set_controls(b, {**SMALL, "steps": 2})
+    click(b, "train-mnist")
+    train_until(b, 2, 600)
+    wait(b, "the automatic save", lambda s: s["training"]["autosaves"] >= 1, 60)
+    # A new model with an absurd learning rate: its weights overflow within a few steps.
+    click(b, "reset")
+    set_controls(b, {"lr": "1e30", "steps": 50})
+    click(b, "start")
+    s, _ = wait(b, "the divergence to be caught", lambda s: s["training"].get("diverged") and not s["training"]["running"]
+                and "restored" in s["training"]["message"], 600)
+    t = s["training"]
+    assert "diverged" in t["message"] and "step 2" in t["message"] and t["step"] == 2, t
+    assert js(b, "return document.getElementById('controls').elements['lr'].value") == "0.0002"
+    print(f"    {t['message']}")
+    set_controls(b, {"steps": 3})
+    click(b, "resume")
+    t, _ = train_until(b, 3, 300)
+    print(f"    resumed from the restored state to step {t['step']} with finite losses")
+
+
+TESTS = [opens_and_draws_pretrained_grids, draws_on_the_cpu_without_webgpu, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu, divergence_restores_the_last_good_state]
 
 
 def run(driver, caps_file, shots):
