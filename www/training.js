@@ -352,12 +352,21 @@ export function startTraining(wasm, firstGpu, state) {
   });
 
   // On request (it costs a few hundred samples): the sliced Wasserstein distance of each run.
+  // For 32x32 grey models also the digit coverage, judged by the project's MNIST classifier.
+  let classifier = null;
   $('score').onclick = guard(async () => {
     say('Measuring: 256 samples against 256 training images…');
+    const digits = S.runs[0].session.image_size() === 32 && S.runs[0].session.channels() === 1;
+    if (digits && !classifier) {
+      const response = await fetch('weights/mnist-classifier.safetensors');
+      if (!response.ok) throw new Error(`weights/mnist-classifier.safetensors: HTTP ${response.status}`);
+      classifier = new Uint8Array(await response.arrayBuffer());
+    }
     const lines = [];
     for (const run of S.runs) {
       const step = await exclusive(() => run.session.step());
-      lines.push(`${run.label} at step ${step}: ${await exclusive(() => run.session.score(S.data, 256))}`);
+      const judge = digits ? classifier : new Uint8Array(0);
+      lines.push(`${run.label} at step ${step}: ${await exclusive(() => run.session.score(S.data, 256, judge))}`);
     }
     T.score = lines.join('\n');
     say(`${T.score}. Lower is better: on MNIST two sets of 256 real digits score about 17, the shipped generator about 21.`, 'ok');

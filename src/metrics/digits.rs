@@ -72,14 +72,15 @@ pub fn entropy_bits(counts: &[usize]) -> f64 {
     if total == 0 {
         return 0.0;
     }
-    counts
+    let h: f64 = counts
         .iter()
         .filter(|&&n| n > 0)
         .map(|&n| {
             let p = n as f64 / total as f64;
             -p * p.log2()
         })
-        .sum()
+        .sum();
+    h + 0.0 // one class gives -0.0, printed "-0.000"
 }
 
 impl fmt::Display for DigitReport {

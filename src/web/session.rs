@@ -12,7 +12,10 @@ use wasm_bindgen::prelude::*;
 use super::{js_error, WebGpu};
 use crate::data::{mnist_pool, read_idx_images, ImagePool};
 use crate::gpu::Gpu;
+use crate::metrics::digits::{digit_report, CONFIDENT};
 use crate::metrics::swd::{swd, Images, SwdConfig};
+use crate::model::classifier::{Classifier, ClassifierWeights, CLASSES, SIZE};
+use crate::reference::softmax;
 use crate::model::latent::normal_z;
 use crate::rng::Rng;
 use crate::model::checkpoint::{from_bytes, read_config};
@@ -223,23 +226,37 @@ impl Session {
     }
 
     /// The sliced Wasserstein distance (x1e3, per level and mean, lower is better) between
-    /// `count` of G's images and `count` images of `data` spread evenly over it: one line.
+    /// `count` of G's images and `count` images of `data` spread evenly over it; with
+    /// `classifier` (MNIST classifier weights; empty for none, and only for 32x32 grey models)
+    /// also the digit coverage of G's images: one line.
     #[allow(clippy::await_holding_refcell_ref)] // as in `grid`
-    pub fn score(&self, data: &Dataset, count: usize) -> js_sys::Promise {
+    pub fn score(&self, data: &Dataset, count: usize, classifier: &[u8]) -> Result<js_sys::Promise, JsValue> {
+        let judge = if classifier.is_empty() || (self.cfg.image_size, self.cfg.channels) != (SIZE, 1) {
+            None
+        } else {
+            Some(ClassifierWeights::from_bytes(classifier).map_err(js_error)?)
+        };
         let (gpu, inner, cfg) = (self.gpu.clone(), self.inner.clone(), self.cfg.clone());
         let pool = &data.pool;
         let n = count.clamp(16, pool.len().max(16));
         let real: Vec<u8> = (0..n.min(pool.len())).flat_map(|i| pool.image(i * pool.len() / n).to_vec()).collect();
         let (channels, size) = (pool.channels, pool.size);
-        wasm_bindgen_futures::future_to_promise(async move {
+        Ok(wasm_bindgen_futures::future_to_promise(async move {
             let real = Images::from_u8(&real, channels, size).map_err(js_error)?;
             let z = normal_z(&mut Rng::new(cfg.seed ^ 0x5c0e), real.len(), cfg.z_dim);
             let inner = inner.try_borrow().map_err(busy)?;
             let images = inner.trainer.generate(&gpu, &z).await.map_err(js_error)?;
             let fake = Images::new(images, cfg.channels, cfg.image_size).map_err(js_error)?;
             let report = swd(&real, &fake, &SwdConfig::default()).map_err(js_error)?;
-            Ok(JsValue::from_str(&format!("{report} ({} vs {} images)", real.len(), fake.len())))
-        })
+            let mut line = format!("{report} ({} vs {} images)", real.len(), fake.len());
+            if let Some(weights) = judge {
+                let c = Classifier::new(&gpu, &weights, 64, &gpu.tiles, &cfg.adam).map_err(js_error)?;
+                let logits = c.logits(&gpu, fake.data()).await.map_err(js_error)?;
+                let digits = digit_report(&softmax(&logits, CLASSES), CLASSES, CONFIDENT).map_err(js_error)?;
+                line += &format!("; digits: {digits}");
+            }
+            Ok(JsValue::from_str(&line))
+        }))
     }
 
     /// A checkpoint of everything (weights, Adam moments, statistics, step, data order, noise):

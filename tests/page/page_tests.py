@@ -203,6 +203,8 @@ def trains_on_bundled_mnist(b, url, shots):
     # Six steps in, G draws blobs: far from MNIST (two sets of 256 real digits score about 17,
     # the shipped generator about 21).
     assert mean > 50, s["training"]["score"]
+    # ...and the digit coverage, by the shipped classifier run in the page.
+    assert "digits: confident" in s["training"]["score"] and "classes present" in s["training"]["score"], s["training"]["score"]
     print(f"    {s['training']['score']}")
     screenshot(b, os.path.join(shots, "page-trained.png"))
 
