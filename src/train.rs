@@ -145,7 +145,8 @@ pub struct CpuGan {
     pub step: u32,
 }
 
-fn zeros_like(v: &[Vec<f32>]) -> Vec<Vec<f32>> {
+/// Zeroed tensors of `v`'s lengths (gradients and Adam moments start so).
+pub(crate) fn zeros_like(v: &[Vec<f32>]) -> Vec<Vec<f32>> {
     v.iter().map(|t| vec![0.0; t.len()]).collect()
 }
 
@@ -211,16 +212,7 @@ impl Trainer {
     /// [`Trainer::sample`] for any whole number of latent vectors, a batch at a time (the last
     /// batch padded with zeros).
     pub async fn generate(&self, gpu: &Gpu, z: &[f32]) -> Result<Vec<f32>, GpuError> {
-        let cfg = &self.cfg;
-        let per = cfg.batch * cfg.z_dim;
-        let mut out = Vec::with_capacity(z.len() / cfg.z_dim * cfg.image_len());
-        for chunk in z.chunks(per) {
-            let mut zb = chunk.to_vec();
-            zb.resize(per, 0.0);
-            let images = self.sample(gpu, &zb).await?;
-            out.extend_from_slice(&images[..chunk.len() / cfg.z_dim * cfg.image_len()]);
-        }
-        Ok(out)
+        crate::model::generate::generate_with(gpu, &self.g, z).await
     }
 }
 

@@ -25,7 +25,7 @@ pub mod pointwise;
 use crate::model::checkpoint::{self, CheckpointError, NetState, TrainState};
 use crate::model::{discriminator, generator, ModelConfig, NetSpec};
 use crate::reference::bce_with_logits;
-use crate::train::{init_params, METRICS};
+use crate::train::{init_params, zeros_like, METRICS};
 
 /// Both networks, their Adam moments and running statistics, and the step count: what
 /// `CpuGan` keeps, with the same fields and the same initial values for a config.
@@ -43,10 +43,6 @@ pub struct FastGan {
     pub d_v: Vec<Vec<f32>>,
     /// Steps taken (Adam's bias correction uses step + 1 for the next).
     pub step: u32,
-}
-
-fn zeros_like(v: &[Vec<f32>]) -> Vec<Vec<f32>> {
-    v.iter().map(|t| vec![0.0; t.len()]).collect()
 }
 
 fn adam(

@@ -13,19 +13,16 @@
 //! running statistics ("C.running.0", [2, C]); metadata "format" = [`FORMAT`], "width", "step",
 //! and model-card lines under "info.<key>".
 
-use super::checkpoint::{self, tensor_layout, CheckpointError};
-use super::weights::read_tensors;
+use super::checkpoint::{self, CheckpointError};
 use super::network::Network;
 use super::spec::{LayerSpec, NetSpec};
+use super::weights::{f16_file, inference_layout, read_tensors};
 use crate::gpu::{Dispatch, Gpu, GpuError, Tiles, View};
 use crate::ops::adam::AdamOp;
 use crate::ops::util::{byte_buffer, unpack_u8};
 use crate::ops::xent::{write_labels, XentOp};
 use crate::rng::Rng;
 use crate::shape::{Activation, AdamConfig, BatchNormConfig};
-use half::f16;
-use safetensors::tensor::TensorView;
-use safetensors::Dtype;
 use std::collections::BTreeMap;
 
 pub const FORMAT: &str = "webgan-classifier-1";
@@ -71,10 +68,7 @@ pub struct ClassifierWeights {
 
 /// Tensors (name, shape) of the weights file: parameters then running statistics.
 fn layout(width: usize) -> Vec<(String, Vec<usize>)> {
-    tensor_layout(&classifier_spec(width))
-        .into_iter()
-        .filter(|(n, _)| !n.ends_with(".adam_m") && !n.ends_with(".adam_v"))
-        .collect()
+    inference_layout(&classifier_spec(width))
 }
 
 impl ClassifierWeights {
@@ -92,20 +86,8 @@ impl ClassifierWeights {
         meta.insert("width".into(), self.width.to_string());
         meta.insert("step".into(), self.step.to_string());
         meta.extend(self.info.iter().map(|(k, v)| (format!("{INFO}{k}"), v.clone())));
-        let layout = layout(self.width);
-        assert_eq!(layout.len(), self.params.len() + self.running.len(), "tensor count");
-        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = layout
-            .into_iter()
-            .zip(self.params.iter().chain(&self.running))
-            .map(|((name, shape), v)| {
-                assert_eq!(shape.iter().product::<usize>(), v.len(), "{name}: length");
-                (name, shape, v.iter().flat_map(|x| f16::from_f32(*x).to_le_bytes()).collect())
-            })
-            .collect();
-        let views = bytes
-            .iter()
-            .map(|(name, shape, b)| (name, TensorView::new(Dtype::F16, shape.clone(), b).expect("shape fits data")));
-        safetensors::serialize(views, Some(meta.into_iter().collect())).expect("weights serialise")
+        let tensors: Vec<&Vec<f32>> = self.params.iter().chain(&self.running).collect();
+        f16_file(layout(self.width), tensors.into_iter(), meta)
     }
 
     /// Reads a weights file, checking the format and every tensor's presence, type (F16 or

@@ -7,7 +7,6 @@ use crate::gpu::{Gpu, GpuError, Tiles};
 
 /// G built on the GPU for `batch` latent vectors at a time, in inference mode.
 pub struct GpuGenerator {
-    pub weights_config: super::ModelConfig,
     net: Network,
 }
 
@@ -18,7 +17,7 @@ impl GpuGenerator {
         let net = Network::new(gpu, generator(cfg), batch, tiles, &cfg.adam, &cfg.bn, z, None, None)?;
         net.params.write(gpu, &weights.params);
         net.running.write(gpu, &weights.running);
-        Ok(GpuGenerator { weights_config: cfg.clone(), net })
+        Ok(GpuGenerator { net })
     }
 
     /// Latent vectors per call.
@@ -29,20 +28,25 @@ impl GpuGenerator {
     /// Images (NCHW, [-1, 1]) for `z`: any whole number of latent vectors, run `batch` at a time
     /// (the last run padded with zeros).
     pub async fn generate(&self, gpu: &Gpu, z: &[f32]) -> Result<Vec<f32>, GpuError> {
-        let (dim, batch) = (self.weights_config.z_dim, self.net.batch);
-        let image_len = self.weights_config.image_len();
-        let n = z.len() / dim;
-        let mut out = Vec::with_capacity(n * image_len);
-        for chunk in z.chunks(batch * dim) {
-            let mut padded = chunk.to_vec();
-            padded.resize(batch * dim, 0.0);
-            gpu.write(&self.net.input, &padded);
-            crate::ops::submit(gpu, "generate", |pass| self.net.forward(pass, false));
-            let images = gpu.read(self.net.output()).await?;
-            out.extend_from_slice(&images[..chunk.len() / dim * image_len]);
-        }
-        Ok(out)
+        generate_with(gpu, &self.net, z).await
     }
+}
+
+/// The images of generator network `g` (built for `g.batch` latent vectors) for any whole
+/// number of latent vectors in `z`, in inference mode, a batch at a time (the last padded with
+/// zeros): NCHW values in [-1, 1]. The page's pretrained generators and a trainer's G share it.
+pub async fn generate_with(gpu: &Gpu, g: &Network, z: &[f32]) -> Result<Vec<f32>, GpuError> {
+    let (dim, image_len, batch) = (g.spec.input_len, g.spec.output_len(), g.batch);
+    let mut out = Vec::with_capacity(z.len() / dim * image_len);
+    for chunk in z.chunks(batch * dim) {
+        let mut padded = chunk.to_vec();
+        padded.resize(batch * dim, 0.0);
+        gpu.write(&g.input, &padded);
+        crate::ops::submit(gpu, "generate", |pass| g.forward(pass, false));
+        let images = gpu.read(g.output()).await?;
+        out.extend_from_slice(&images[..chunk.len() / dim * image_len]);
+    }
+    Ok(out)
 }
 
 /// [`GpuGenerator::generate`] on the CPU reference: same semantics, no GPU.

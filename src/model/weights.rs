@@ -10,7 +10,7 @@
 //! so anything the CLI or the page saved can be drawn from.
 
 use super::checkpoint::{self, tensor_layout, CheckpointError, TrainState};
-use super::{generator, ModelConfig};
+use super::{generator, ModelConfig, NetSpec};
 use half::f16;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
@@ -34,10 +34,35 @@ pub struct GeneratorWeights {
 
 /// The generator's tensors (name, shape): parameters then running statistics, no Adam moments.
 fn layout(cfg: &ModelConfig) -> Vec<(String, Vec<usize>)> {
-    tensor_layout(&generator(cfg))
+    inference_layout(&generator(cfg))
+}
+
+/// A network's inference tensors (name, shape): the checkpoint's parameters and running
+/// statistics, without Adam's moments (also the classifier's weights file).
+pub(crate) fn inference_layout(spec: &NetSpec) -> Vec<(String, Vec<usize>)> {
+    tensor_layout(spec).into_iter().filter(|(n, _)| !n.ends_with(".adam_m") && !n.ends_with(".adam_v")).collect()
+}
+
+/// A safetensors file of `tensors` stored as F16 under `layout`'s names and shapes, with
+/// `meta`. Panics if the count or a length does not match the layout.
+pub(crate) fn f16_file<'a>(
+    layout: Vec<(String, Vec<usize>)>,
+    tensors: impl ExactSizeIterator<Item = &'a Vec<f32>>,
+    meta: BTreeMap<String, String>,
+) -> Vec<u8> {
+    assert_eq!(layout.len(), tensors.len(), "tensor count");
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = layout
         .into_iter()
-        .filter(|(n, _)| !n.ends_with(".adam_m") && !n.ends_with(".adam_v"))
-        .collect()
+        .zip(tensors)
+        .map(|((name, shape), v)| {
+            assert_eq!(shape.iter().product::<usize>(), v.len(), "{name}: length");
+            (name, shape, v.iter().flat_map(|x| f16::from_f32(*x).to_le_bytes()).collect())
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(name, shape, b)| (name, TensorView::new(Dtype::F16, shape.clone(), b).expect("shape fits data")));
+    safetensors::serialize(views, Some(meta.into_iter().collect())).expect("weights serialise")
 }
 
 impl GeneratorWeights {
@@ -64,20 +89,8 @@ impl GeneratorWeights {
         meta.insert("format".into(), FORMAT.into());
         meta.insert("step".into(), self.step.to_string());
         meta.extend(self.info.iter().map(|(k, v)| (format!("{INFO}{k}"), v.clone())));
-        let layout = layout(cfg);
-        assert_eq!(layout.len(), self.params.len() + self.running.len(), "tensor count");
-        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = layout
-            .into_iter()
-            .zip(self.params.iter().chain(&self.running))
-            .map(|((name, shape), v)| {
-                assert_eq!(shape.iter().product::<usize>(), v.len(), "{name}: length");
-                (name, shape, v.iter().flat_map(|x| f16::from_f32(*x).to_le_bytes()).collect())
-            })
-            .collect();
-        let views = bytes
-            .iter()
-            .map(|(name, shape, b)| (name, TensorView::new(Dtype::F16, shape.clone(), b).expect("shape fits data")));
-        safetensors::serialize(views, Some(meta.into_iter().collect())).expect("weights serialise")
+        let tensors: Vec<&Vec<f32>> = self.params.iter().chain(&self.running).collect();
+        f16_file(layout(cfg), tensors.into_iter(), meta)
     }
 
     /// Reads generator weights, or the generator of a full checkpoint. Checks every tensor's
@@ -116,7 +129,10 @@ impl GeneratorWeights {
 
 /// The named tensors as f32, from F16 or F32 storage, each checked for presence, shape and
 /// finiteness (also the classifier's weights).
-pub(crate) fn read_tensors(file: &SafeTensors<'_>, layout: &[(String, Vec<usize>)]) -> Result<Vec<Vec<f32>>, CheckpointError> {
+pub(crate) fn read_tensors(
+    file: &SafeTensors<'_>,
+    layout: &[(String, Vec<usize>)],
+) -> Result<Vec<Vec<f32>>, CheckpointError> {
     let mut out = Vec::with_capacity(layout.len());
     for (name, shape) in layout {
         let bad = |why: String| CheckpointError::Tensor(format!("tensor {name} {why}"));

@@ -14,13 +14,13 @@ use crate::data::{mnist_pool, read_idx_images, ImagePool};
 use crate::gpu::Gpu;
 use crate::metrics::digits::{digit_report, CONFIDENT};
 use crate::metrics::swd::{swd, Images, SwdConfig};
-use crate::model::classifier::{Classifier, ClassifierWeights, CLASSES, SIZE};
-use crate::reference::softmax;
-use crate::model::latent::normal_z;
-use crate::rng::Rng;
 use crate::model::checkpoint::{from_bytes, read_config};
+use crate::model::classifier::{Classifier, ClassifierWeights, CLASSES, SIZE};
 use crate::model::generate::grid_rgba;
+use crate::model::latent::normal_z;
 use crate::model::ModelConfig;
+use crate::reference::softmax;
+use crate::rng::Rng;
 use crate::run::{grid_z, RunState};
 use crate::train::{step_flops, MetricsRing, Trainer, METRICS};
 
