@@ -29,5 +29,4 @@ async function run(mode, f) {
 }
 
 export const putSave = (key, record) => run('readwrite', (s) => s.put(record, key));
-export const getSave = (key) => run('readonly', (s) => s.get(key));
 export const allSaves = () => run('readonly', (s) => s.getAll());

@@ -64,14 +64,18 @@ export function startTraining(wasm, firstGpu, state) {
     $('data-text').textContent = text;
     if (progress !== undefined) $('data-progress').value = progress;
   };
+  // Makes `data` (MNIST at size x size) the training data, and says so.
+  const adoptMnist = (data, size) => {
+    S.data = data;
+    S.source = { kind: 'mnist' };
+    showData(`MNIST: ${data.len()} images of 28×28 padded to ${size}×${size}`, 1);
+    T.data = { loaded: data.len(), skipped: 0, total: data.len(), source: 'mnist' };
+  };
   const useMnist = async () => {
     field('channels').value = '1';
     const size = Number(field('size').value);
     showData('Loading MNIST (9.5 MB, decompressed here)…', 0);
-    S.data = await loadMnist(wasm, size);
-    S.source = { kind: 'mnist' };
-    showData(`MNIST: ${S.data.len()} images of 28×28 padded to ${size}×${size}`, 1);
-    T.data = { loaded: S.data.len(), skipped: 0, total: S.data.len(), source: 'mnist' };
+    adoptMnist(await loadMnist(wasm, size), size);
   };
   const useFiles = async (files, name) => {
     const size = Number(field('size').value);
@@ -307,14 +311,12 @@ export function startTraining(wasm, firstGpu, state) {
     const size = Number(/size=(\d+)/.exec(opts)[1]);
     const channels = Number(/channels=(\d+)/.exec(opts)[1]);
     let data = S.data;
-    let dataSource = S.source;
     if (!data || data.size() !== size || data.channels() !== channels) {
       const mnist = channels === 1 && (source === 'mnist' || !S.source || S.source.kind === 'mnist');
       if (!mnist) {
         throw new Error(`it was trained on ${channels === 1 ? 'grey' : 'RGB'} ${size}×${size} images: load those (Image size ${size}, Colour ${channels === 1 ? 'grey' : 'RGB'}) first`);
       }
       data = await loadMnist(wasm, size);
-      dataSource = { kind: 'mnist' };
     }
     const session = wasm.Session.create(gpu, opts);
     let step;
@@ -326,12 +328,7 @@ export function startTraining(wasm, firstGpu, state) {
       throw e;
     }
     await reset();
-    if (data !== S.data) {
-      S.data = data;
-      S.source = dataSource;
-      showData(`MNIST: ${data.len()} images of 28×28 padded to ${size}×${size}`, 1);
-      T.data = { loaded: data.len(), skipped: 0, total: data.len(), source: 'mnist' };
-    }
+    if (data !== S.data) adoptMnist(data, size); // the only data loaded here is MNIST
     setControls(opts);
     field('kind').value = /kind=(\w+)/.exec(opts)[1];
     addRun(session, /kind=basic/.test(opts) ? 'BasicGAN' : 'DCGAN');

@@ -138,6 +138,17 @@ def train_until(b, step, limit):
     return t, secs
 
 
+def two_mnist_steps(b, url):
+    """Opens the page and trains a small DCGAN on MNIST for 2 steps (it pauses there and saves
+    automatically); returns the page state once that save is made."""
+    open_page(b, url)
+    set_controls(b, {**SMALL, "steps": 2})
+    click(b, "train-mnist")
+    train_until(b, 2, 600)
+    s, _ = wait(b, "the automatic save", lambda s: s["training"]["autosaves"] >= 1, 60)
+    return s
+
+
 # ---- the tests -------------------------------------------------------------------------------
 
 def opens_and_draws_pretrained_grids(b, url, shots):
@@ -240,10 +251,7 @@ def loads_a_folder_through_the_file_input(b, url, shots):
 
 
 def checkpoint_round_trip(b, url, shots):
-    open_page(b, url)
-    set_controls(b, {**SMALL, "steps": 2})
-    click(b, "train-mnist")
-    train_until(b, 2, 600)
+    two_mnist_steps(b, url)
     click(b, "save")
     saved = b.cmd("POST", "/execute/async", {"script": """
       const done = arguments[0];
@@ -290,11 +298,7 @@ def checkpoint_round_trip(b, url, shots):
 
 
 def autosave_offers_resume_after_reload(b, url, shots):
-    open_page(b, url)
-    set_controls(b, {**SMALL, "steps": 2})
-    click(b, "train-mnist")
-    train_until(b, 2, 600)
-    wait(b, "the automatic save", lambda s: s["training"]["autosaves"] >= 1, 60)
+    two_mnist_steps(b, url)
     # A new visit in the same browser profile: the save is offered, and resumes at its step.
     b.cmd("POST", "/url", {"url": url}, timeout=150)
     wait(b, "WebGPU and the wasm package", lambda s: s["webgpu"] == "ok", 120)
@@ -313,11 +317,7 @@ def autosave_offers_resume_after_reload(b, url, shots):
 
 
 def survives_a_lost_gpu(b, url, shots):
-    open_page(b, url)
-    set_controls(b, {**SMALL, "steps": 2})
-    click(b, "train-mnist")
-    train_until(b, 2, 600)
-    s, _ = wait(b, "the automatic save", lambda s: s["training"]["autosaves"] >= 1, 60)
+    s = two_mnist_steps(b, url)
     saved = s["training"]["autosaveStep"]
     set_controls(b, {"steps": 1000})
     click(b, "resume")
@@ -342,11 +342,7 @@ def survives_a_lost_gpu(b, url, shots):
 
 
 def divergence_restores_the_last_good_state(b, url, shots):
-    open_page(b, url)
-    set_controls(b, {**SMALL, "steps": 2})
-    click(b, "train-mnist")
-    train_until(b, 2, 600)
-    wait(b, "the automatic save", lambda s: s["training"]["autosaves"] >= 1, 60)
+    two_mnist_steps(b, url)
     # A new model with an absurd learning rate: its weights overflow within a few steps.
     click(b, "reset")
     set_controls(b, {"lr": "1e30", "steps": 50})

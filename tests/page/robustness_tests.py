@@ -178,11 +178,7 @@ def autosave_step(b):
 
 
 def a_folder_without_images_changes_nothing(b, url, shots):
-    open_page(b, url)
-    set_controls(b, {**SMALL, "steps": 2})
-    click(b, "train-mnist")
-    train_until(b, 2, 600)
-    s, _ = wait(b, "the automatic save", lambda s: s["training"]["autosaves"] >= 1, 60)
+    s = page_tests.two_mnist_steps(b, url)
     before = s["training"]
     saved = autosave_step(b)
     rows = js(b, "return window.webgan.training.rows.length")
