@@ -357,7 +357,7 @@ parse_bench_args() {
                 ;;
             --only) BENCH_ONLY=$value ;;
             --tiles)
-                [[ $value == all || $value =~ ^[0-9]+x[0-9]+/[0-9]+x[0-9]+$ ]] ||
+                [[ $value == all || $value =~ ^[0-9]+x[0-9]+/[0-9]+x[0-9]+(,[0-9]+x[0-9]+/[0-9]+x[0-9]+)*$ ]] ||
                     die "bench: --tiles wants TMxTN/WG_MxWG_N (e.g. 4x4/4x16) or 'all', not '$value'"
                 BENCH_TILES=$value
                 ;;

@@ -9,6 +9,7 @@
 //! - [`metrics`]: sample quality (the sliced Wasserstein distance), in plain Rust for the CLI and the page.
 //! - [`bench`]: per-op timings and GFLOP/s at the seed's layer shapes, natively and in the browser.
 
+pub mod autotune;
 pub mod bench;
 pub mod data;
 #[cfg(not(target_arch = "wasm32"))]

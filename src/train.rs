@@ -9,7 +9,7 @@
 //! The losses and mean D outputs stay on the GPU in `metrics`:
 //! [D loss real, D(x), D loss fake, D(G(z)), G loss, D(G(z)) after D's update].
 
-use crate::gpu::{Dispatch, Gpu, GpuError, Tiles, View};
+use crate::gpu::{Dispatch, Gpu, GpuError, Listing, OpLabel, Sink, Tuning, View};
 use crate::model::{cpu, discriminator, generator, ModelConfig, NetSpec, Network};
 use crate::ops::loss::BceOp;
 use crate::ops::util::{byte_buffer, unpack_u8};
@@ -20,12 +20,12 @@ pub const METRICS: usize = 6;
 
 /// FLOPs of one training step, from the layer shapes. Each matrix layer's backward costs its
 /// forward twice (input and weight gradients), but a network's first layer skips its input
-/// gradient when nothing needs it. D runs forward and backward three times (real, fake, and for
-/// G's loss; only the last needs D's input gradient); G once.
+/// gradient when nothing needs it. D runs forward and backward three times: on the real and the
+/// fake batch for its weight gradients, and for G's loss for its input gradient only; G once.
 pub fn step_flops(cfg: &ModelConfig) -> f64 {
     let (g, d) = (generator(cfg).layer_flops(cfg.batch), discriminator(cfg).layer_flops(cfg.batch));
     let (fg, fd): (f64, f64) = (g.iter().sum(), d.iter().sum());
-    9.0 * fd - 2.0 * d[0] + 3.0 * fg - g[0]
+    3.0 * fd + 2.0 * (2.0 * fd - d[0]) + fd + 3.0 * fg - g[0]
 }
 
 /// Both networks' initial parameters, drawn from the config's seed: G's first, then D's.
@@ -53,7 +53,7 @@ pub struct Trainer {
 
 impl Trainer {
     /// Builds both networks with freshly initialised weights.
-    pub fn new(gpu: &Gpu, cfg: &ModelConfig, tiles: &Tiles) -> Result<Trainer, GpuError> {
+    pub fn new(gpu: &Gpu, cfg: &ModelConfig, tiles: &Tuning) -> Result<Trainer, GpuError> {
         crate::model::limits::check(cfg, tiles, &gpu.limits)?; // validates; refuses before any allocation
         let batch = cfg.batch;
         let (g_spec, d_spec) = (generator(cfg), discriminator(cfg));
@@ -103,29 +103,45 @@ impl Trainer {
             gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("GAN step") });
         d.zero_grads(&mut encoder);
         g.zero_grads(&mut encoder);
-        {
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            self.unpack_real.encode(&mut pass);
-            d.forward(&mut pass, true);
-            self.bce_real.encode(&mut pass);
-            d.backward(&mut pass, false);
-            g.forward(&mut pass, true);
-        }
+        self.record_real_and_g(&mut encoder.begin_compute_pass(&Default::default()));
         let (fake, d_in) = (g.output(), &d.input);
         encoder.copy_buffer_to_buffer(&fake.buffer, fake.offset, &d_in.buffer, d_in.offset, fake.bytes());
-        {
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            d.forward(&mut pass, true);
-            self.bce_fake.encode(&mut pass);
-            d.backward(&mut pass, false);
-            d.adam.encode(&mut pass);
-            d.forward(&mut pass, true);
-            self.bce_gen.encode(&mut pass);
-            d.backward(&mut pass, true);
-            g.backward(&mut pass, false);
-            g.adam.encode(&mut pass);
-        }
+        self.record_fake_and_updates(&mut encoder.begin_compute_pass(&Default::default()));
         gpu.queue.submit([encoder.finish()])
+    }
+
+    /// Every dispatch of a step, in order, with what it does (for the per-op profile; the step
+    /// also clears the gradients and copies G(z) into D's input between the two halves).
+    pub fn listing(&self) -> Listing {
+        let mut list = Listing::default();
+        self.record_real_and_g(&mut list);
+        self.record_fake_and_updates(&mut list);
+        list
+    }
+
+    /// D on the real batch and its backward; G's forward.
+    fn record_real_and_g(&self, sink: &mut dyn Sink) {
+        let (g, d) = (&self.g, &self.d);
+        sink.push(OpLabel::new("unpack"), &self.unpack_real);
+        d.forward(sink, true);
+        self.bce_real.encode(sink);
+        d.backward(sink, false, true);
+        g.forward(sink, true);
+    }
+
+    /// D on G(z), its backward and update; D again for G's loss, back through D (its own
+    /// gradients are not needed) and G; G's update.
+    fn record_fake_and_updates(&self, sink: &mut dyn Sink) {
+        let (g, d) = (&self.g, &self.d);
+        d.forward(sink, true);
+        self.bce_fake.encode(sink);
+        d.backward(sink, false, true);
+        d.adam.encode(sink);
+        d.forward(sink, true);
+        self.bce_gen.encode(sink);
+        d.backward(sink, true, false);
+        g.backward(sink, false, true);
+        g.adam.encode(sink);
     }
 }
 

@@ -12,7 +12,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 async fn gpu() -> Gpu {
     let gpu = Gpu::new().await.unwrap_or_else(|e| panic!("WebGPU is required for these tests: {e}"));
-    common::report(&format!("adapter: {}, tiles {}", gpu.adapter_summary(), gpu.tiles));
+    common::report(&format!("adapter: {}, {}", gpu.adapter_summary(), gpu.tuning()));
     gpu
 }
 

@@ -47,16 +47,16 @@ fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
 
 fn resume_is_exact(kind: Kind) {
     let (gpu, cfg) = (gpu(), small(kind));
-    let mut straight = Trainer::new(&gpu, &cfg, &gpu.tiles).unwrap();
+    let mut straight = Trainer::new(&gpu, &cfg, &gpu.tuning()).unwrap();
     train(&gpu, &mut straight, 0..6);
 
-    let mut first = Trainer::new(&gpu, &cfg, &gpu.tiles).unwrap();
+    let mut first = Trainer::new(&gpu, &cfg, &gpu.tuning()).unwrap();
     train(&gpu, &mut first, 0..3);
     let bytes = block_on(first.save(&gpu, pairs(&[("epoch", "0")]))).unwrap();
     let saved = snapshot(&gpu, &first);
     drop(first);
 
-    let mut resumed = Trainer::new(&gpu, &cfg, &gpu.tiles).unwrap();
+    let mut resumed = Trainer::new(&gpu, &cfg, &gpu.tuning()).unwrap();
     assert_eq!(resumed.load(&gpu, &bytes).unwrap(), pairs(&[("epoch", "0")]));
     assert!(snapshot(&gpu, &resumed) == saved, "a loaded checkpoint differs from what was saved");
     train(&gpu, &mut resumed, 3..6);
@@ -101,7 +101,7 @@ fn rewrite(
 #[test]
 fn bad_checkpoints_are_refused_and_change_nothing() {
     let (gpu, cfg) = (gpu(), small(Kind::Dcgan));
-    let mut trainer = Trainer::new(&gpu, &cfg, &gpu.tiles).unwrap();
+    let mut trainer = Trainer::new(&gpu, &cfg, &gpu.tuning()).unwrap();
     train(&gpu, &mut trainer, 0..2);
     let good = block_on(trainer.save(&gpu, vec![])).unwrap();
     // The trainer moves on, so loading `good` would visibly change it.
@@ -110,9 +110,9 @@ fn bad_checkpoints_are_refused_and_change_nothing() {
 
     let wider = small(Kind::Dcgan);
     let wider = ModelConfig { ngf: 8, ndf: 6, ..wider };
-    let other_arch = block_on(Trainer::new(&gpu, &wider, &gpu.tiles).unwrap().save(&gpu, vec![])).unwrap();
+    let other_arch = block_on(Trainer::new(&gpu, &wider, &gpu.tuning()).unwrap().save(&gpu, vec![])).unwrap();
     let other_kind = small(Kind::Basic);
-    let other_kind = block_on(Trainer::new(&gpu, &other_kind, &gpu.tiles).unwrap().save(&gpu, vec![])).unwrap();
+    let other_kind = block_on(Trainer::new(&gpu, &other_kind, &gpu.tuning()).unwrap().save(&gpu, vec![])).unwrap();
 
     let mut with_nan = checkpoint::from_bytes(&good, &cfg).unwrap();
     with_nan.g.params[0][3] = f32::NAN;
@@ -183,7 +183,7 @@ fn bad_checkpoints_are_refused_and_change_nothing() {
 
     // The good one still loads, and hyperparameters may differ from the trainer's.
     let faster = ModelConfig { adam: AdamConfig { lr: 5e-3, ..cfg.adam }, batch: 5, ..cfg.clone() };
-    let mut other = Trainer::new(&gpu, &faster, &gpu.tiles).unwrap();
+    let mut other = Trainer::new(&gpu, &faster, &gpu.tuning()).unwrap();
     other.load(&gpu, &good).unwrap();
     assert_eq!(other.step, 2);
     assert_eq!(checkpoint::read_config(&good).unwrap(), cfg);
@@ -200,7 +200,7 @@ fn metadata_and_run_state_round_trip() {
         seed: u64::MAX - 5,
         ..small(Kind::Dcgan)
     };
-    let mut trainer = Trainer::new(&gpu, &cfg, &gpu.tiles).unwrap();
+    let mut trainer = Trainer::new(&gpu, &cfg, &gpu.tuning()).unwrap();
     train(&gpu, &mut trainer, 0..1);
     let mut rng = Rng::new(9);
     rng.next_u64();

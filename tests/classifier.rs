@@ -32,7 +32,7 @@ fn gpu() -> &'static Gpu {
         let gpu = pollster::block_on(Gpu::new()).unwrap_or_else(|e| {
             panic!("these tests need a GPU adapter (install mesa-vulkan-drivers for lavapipe): {e}")
         });
-        println!("adapter: {}, tiles {}", gpu.adapter_summary(), gpu.tiles);
+        println!("adapter: {}, {}", gpu.adapter_summary(), gpu.tuning());
         gpu
     })
 }
@@ -84,7 +84,7 @@ fn training_step_matches_reference() {
     let (batch, width) = (6, 4);
     let weights = ClassifierWeights::init(width, 3);
     let adam = AdamConfig { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
-    let mut c = Classifier::new(gpu, &weights, batch, &gpu.tiles, &adam).unwrap();
+    let mut c = Classifier::new(gpu, &weights, batch, &gpu.tuning(), &adam).unwrap();
     let (images, labels) = toy_batch(&mut Rng::new(5), batch);
     c.train_step(gpu, &images, &labels);
     let got_metrics = pollster::block_on(c.read_metrics(gpu)).unwrap();
@@ -153,7 +153,7 @@ fn shipped_classifier_reaches_stated_accuracy() {
 
     let gpu = gpu();
     let started = Instant::now();
-    let c = Classifier::new(gpu, &weights, 500, &gpu.tiles, &AdamConfig::default()).unwrap();
+    let c = Classifier::new(gpu, &weights, 500, &gpu.tuning(), &AdamConfig::default()).unwrap();
     let logits = pollster::block_on(c.logits_u8(gpu, pool.pixels())).unwrap();
     let acc = accuracy(&logits, &labels);
     let probs = reference::softmax(&logits, CLASSES);

@@ -270,7 +270,7 @@ fn moved(what: &str, before: &[Vec<f32>], after: &[Vec<f32>], spec: &NetSpec) {
 
 fn fast_matches_gpu(cfg: ModelConfig, steps: usize) {
     println!("{cfg}");
-    let mut trainer = Trainer::new(gpu(), &cfg, &gpu().tiles).unwrap();
+    let mut trainer = Trainer::new(gpu(), &cfg, &gpu().tuning()).unwrap();
     let mut fast = FastGan::new(&cfg);
     let mut cpu = CpuGan::new(&cfg);
     states_close("init", &cfg, &fast_state(&fast, &cfg), &gpu_state(&trainer));
@@ -358,7 +358,7 @@ fn checkpoints_cross(kind: Kind) {
         fast.step(&cfg, &real, &z);
     }
     let bytes = fast.save(&cfg, pairs.clone());
-    let mut trainer = Trainer::new(gpu(), &cfg, &gpu().tiles).unwrap();
+    let mut trainer = Trainer::new(gpu(), &cfg, &gpu().tuning()).unwrap();
     assert_eq!(trainer.load(gpu(), &bytes).unwrap(), pairs);
     assert_eq!(trainer.step, 2);
     assert!(bits(&gpu_state(&trainer)) == bits(&fast_state(&fast, &cfg)), "the GPU holds other values than were saved");
@@ -379,7 +379,7 @@ fn checkpoints_cross(kind: Kind) {
     states_close("CPU->GPU next step", &cfg, &fast_state(&fast, &cfg), &gpu_state(&trainer));
 
     // GPU -> CPU, from a fresh trainer with its own history.
-    let mut trainer = Trainer::new(gpu(), &cfg, &gpu().tiles).unwrap();
+    let mut trainer = Trainer::new(gpu(), &cfg, &gpu().tuning()).unwrap();
     for step in 10..13 {
         let (real, z) = inputs(&cfg, step);
         trainer.step(gpu(), &real, &z);

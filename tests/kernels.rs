@@ -13,7 +13,7 @@ fn gpu() -> &'static Gpu {
         let gpu = pollster::block_on(Gpu::new()).unwrap_or_else(|e| {
             panic!("these tests need a GPU adapter (install mesa-vulkan-drivers for lavapipe): {e}")
         });
-        println!("adapter: {}, tiles {}", gpu.adapter_summary(), gpu.tiles);
+        println!("adapter: {}, {}", gpu.adapter_summary(), gpu.tuning());
         gpu
     })
 }

@@ -75,7 +75,7 @@ fn dcgan_learns_to_draw_squares() {
     let mut rng = Rng::new(11);
     let pool = squares(4096, &mut rng);
     let mut sampler = Sampler::new(pool.len(), 5);
-    let mut trainer = Trainer::new(&gpu, &cfg, &gpu.tiles).unwrap();
+    let mut trainer = Trainer::new(&gpu, &cfg, &gpu.tuning()).unwrap();
     let z_fixed: Vec<f32> = (0..cfg.batch * cfg.z_dim).map(|_| rng.normal()).collect();
     let before = square_share(&pollster::block_on(trainer.sample(&gpu, &z_fixed)).unwrap());
 

@@ -3,12 +3,14 @@
 //! needed for most of these tests), and `Trainer::new` calls it first.
 #![cfg(not(target_arch = "wasm32"))]
 
-use webgan::gpu::{Gpu, GpuError, Tiles};
+use webgan::gpu::{Gpu, GpuError, Tiles, Tuning};
 use webgan::model::limits::check;
 use webgan::model::{KernelForm, Kind, ModelConfig};
 use webgan::train::Trainer;
 
-const TILES: Tiles = Tiles { tm: 4, tn: 4, wg_m: 8, wg_n: 16 };
+const TILES: Tuning =
+    Tuning { linear: GPU_TILES, direct: GPU_TILES, gather: GPU_TILES, weight_grad: GPU_TILES, reduce_wg: 256 };
+const GPU_TILES: Tiles = Tiles { tm: 4, tn: 4, wg_m: 8, wg_n: 16 };
 
 fn refused(cfg: &ModelConfig, limits: &wgpu::Limits) -> String {
     match check(cfg, &TILES, limits) {
@@ -33,7 +35,7 @@ fn the_page_and_seed_configurations_fit_webgpu_defaults() {
     for cfg in &cfgs {
         check(cfg, &TILES, &limits).unwrap_or_else(|e| panic!("{cfg:?}: {e}"));
         for tiles in Tiles::CANDIDATES {
-            check(cfg, &tiles, &limits).unwrap_or_else(|e| panic!("{cfg:?} with {tiles:?}: {e}"));
+            check(cfg, &Tuning::uniform(tiles, 16), &limits).unwrap_or_else(|e| panic!("{cfg:?} with {tiles:?}: {e}"));
         }
     }
 }
@@ -92,7 +94,7 @@ fn trainer_new_refuses_first_and_agrees_with_the_ops() {
     let mut gpu = pollster::block_on(Gpu::new()).expect("a GPU adapter (lavapipe in CI)");
     let full = gpu.limits.clone();
     let cfg = ModelConfig::tiny(Kind::Dcgan);
-    let tiles = gpu.tiles;
+    let tiles = gpu.tuning();
     // The smallest maxStorageBufferBindingSize the check accepts, by bisection.
     let (mut lo, mut hi) = (1u64, full.max_storage_buffer_binding_size);
     while lo < hi {

@@ -22,7 +22,7 @@ fn seed_layers_at_batch_64_fit_default_limits() {
     {
         let mut pass = encoder.begin_compute_pass(&Default::default());
         for (name, layer) in seed_layers(batch) {
-            let p = build(&gpu, &layer, &gpu.tiles).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let p = build(&gpu, &layer, &gpu.tuning()).unwrap_or_else(|e| panic!("{name}: {e}"));
             for d in std::iter::once(&p.forward).chain(&p.backward_input).chain(&p.backward_params) {
                 d.encode(&mut pass);
             }
@@ -43,7 +43,8 @@ fn seed_layers_at_batch_64_fit_default_limits() {
                 dx: gpu.zeros("dx", s.len()),
                 d_affine: gpu.zeros("d_affine", 2 * channels),
             };
-            let op = BatchNormOp::new(&gpu, &s, &BatchNormConfig::default(), &io, Some(&grads)).unwrap();
+            let op = BatchNormOp::new(&gpu, &s, &BatchNormConfig::default(), gpu.tuning().reduce_wg, &io, Some(&grads))
+                .unwrap();
             op.forward_train(&mut pass);
             op.forward_eval(&mut pass);
             op.backward(&mut pass);

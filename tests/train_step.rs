@@ -67,7 +67,7 @@ fn close_except(what: &str, gpu: &[Vec<f32>], cpu: &[Vec<f32>], noise_only: &[us
 
 fn steps_match(cfg: ModelConfig, steps: usize) {
     let gpu = pollster::block_on(Gpu::new()).expect("a GPU adapter (lavapipe in CI)");
-    let mut trainer = Trainer::new(&gpu, &cfg, &gpu.tiles).unwrap();
+    let mut trainer = Trainer::new(&gpu, &cfg, &gpu.tuning()).unwrap();
     let mut cpu = CpuGan::new(&cfg);
     let mut rng = Rng::new(7);
     println!("{cfg}");

@@ -17,7 +17,7 @@ use webgan::train::Trainer;
 /// from their initial values.
 fn trained(gpu: &Gpu, kind: Kind) -> Trainer {
     let cfg = ModelConfig { adam: AdamConfig { lr: 2e-2, ..AdamConfig::default() }, ..ModelConfig::tiny(kind) };
-    let mut t = Trainer::new(gpu, &cfg, &gpu.tiles).unwrap();
+    let mut t = Trainer::new(gpu, &cfg, &gpu.tuning()).unwrap();
     for step in 0..4usize {
         let real: Vec<u8> =
             (0..cfg.batch * cfg.image_len()).map(|i| ((i * 7 + step * 91 + i / 5) % 256) as u8).collect();
@@ -69,7 +69,7 @@ fn f16_weights_round_trip_and_draw_what_the_checkpoint_draws() {
             "f16 moved a pixel by {}",
             max_diff(&cpu_full, &cpu_half)
         );
-        let g = GpuGenerator::new(&gpu, &half, 3, &gpu.tiles).unwrap();
+        let g = GpuGenerator::new(&gpu, &half, 3, &gpu.tuning()).unwrap();
         let gpu_half = block_on(g.generate(&gpu, &z)).unwrap();
         assert!(max_diff(&gpu_half, &cpu_half) < 1e-4, "{kind:?}: GPU vs CPU {}", max_diff(&gpu_half, &cpu_half));
         let spread = cpu_half.iter().fold(0.0f32, |m, v| m.max((v - cpu_half[0]).abs()));

@@ -200,6 +200,10 @@ export function startTraining(wasm, firstGpu, state) {
     await refreshData();
     if (!S.data) throw new Error('Pick the data first: MNIST, a folder or images.');
     if (S.runs.length === 0) {
+      // Tile shapes for this adapter: measured once (seconds on a CPU adapter), then cached.
+      say('Tuning the kernels for this GPU (first time only)…');
+      const tuning = await exclusive(() => gpu.tune((line) => console.log(line)));
+      console.log(`kernel tuning: ${tuning}`);
       createRuns(options());
       await drawGrids();
     }

@@ -35,7 +35,7 @@ pub struct Tiles {
 
 impl Tiles {
     /// The shapes the benchmark compares (and the shader tests validate).
-    pub const CANDIDATES: [Tiles; 10] = [
+    pub const CANDIDATES: [Tiles; 16] = [
         Tiles { tm: 4, tn: 4, wg_m: 4, wg_n: 16 },
         Tiles { tm: 4, tn: 4, wg_m: 8, wg_n: 16 },
         Tiles { tm: 4, tn: 4, wg_m: 16, wg_n: 16 },
@@ -44,6 +44,13 @@ impl Tiles {
         Tiles { tm: 8, tn: 8, wg_m: 2, wg_n: 32 },
         Tiles { tm: 8, tn: 8, wg_m: 8, wg_n: 8 },
         Tiles { tm: 2, tn: 2, wg_m: 8, wg_n: 32 },
+        // Large per-thread blocks in small workgroups, for CPU adapters.
+        Tiles { tm: 8, tn: 8, wg_m: 4, wg_n: 8 },
+        Tiles { tm: 16, tn: 8, wg_m: 4, wg_n: 8 },
+        Tiles { tm: 8, tn: 16, wg_m: 8, wg_n: 4 },
+        Tiles { tm: 16, tn: 16, wg_m: 4, wg_n: 4 },
+        Tiles { tm: 16, tn: 16, wg_m: 2, wg_n: 8 },
+        Tiles { tm: 32, tn: 8, wg_m: 2, wg_n: 8 },
         // What `fit` picks for few rows or few columns.
         Tiles { tm: 1, tn: 8, wg_m: 1, wg_n: 64 },
         Tiles { tm: 8, tn: 1, wg_m: 64, wg_n: 1 },
@@ -85,6 +92,14 @@ impl Tiles {
     pub fn tile_n(&self) -> u32 {
         self.tn * self.wg_n
     }
+    /// `"all"` (the candidates) or a comma-separated list of `TMxTN/WG_MxWG_N`.
+    pub fn parse_list(s: &str) -> Result<Vec<Tiles>, String> {
+        match s.trim() {
+            "all" => Ok(Tiles::CANDIDATES.to_vec()),
+            s => s.split(',').map(str::parse).collect(),
+        }
+    }
+
     /// The WGSL `const` declarations these tiles override.
     pub fn consts(&self) -> [(&'static str, u32); 4] {
         [("TM", self.tm), ("TN", self.tn), ("WG_M", self.wg_m), ("WG_N", self.wg_n)]
@@ -295,6 +310,7 @@ impl Gpu {
 }
 
 /// One recorded dispatch: a pipeline, its bind group and a grid, built once and encoded each step.
+#[derive(Clone)]
 pub struct Dispatch {
     pub pipeline: wgpu::ComputePipeline,
     pub bind_group: wgpu::BindGroup,
@@ -306,6 +322,45 @@ impl Dispatch {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
         pass.dispatch_workgroups(self.grid[0], self.grid[1], self.grid[2]);
+    }
+}
+
+/// What a dispatch does, for a step's per-op profile: the op and pass, and its FLOPs (0 for the
+/// passes that are not matrix products).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OpLabel {
+    pub op: &'static str,
+    pub flops: f64,
+}
+
+impl OpLabel {
+    pub const fn new(op: &'static str) -> OpLabel {
+        OpLabel { op, flops: 0.0 }
+    }
+    pub const fn matmul(op: &'static str, flops: f64) -> OpLabel {
+        OpLabel { op, flops }
+    }
+}
+
+/// Where the layers put their dispatches: a compute pass encodes them; a [`Listing`] keeps them
+/// with their labels, to count or to time op by op.
+pub trait Sink {
+    fn push(&mut self, label: OpLabel, dispatch: &Dispatch);
+}
+
+impl Sink for wgpu::ComputePass<'_> {
+    fn push(&mut self, _: OpLabel, dispatch: &Dispatch) {
+        dispatch.encode(self);
+    }
+}
+
+/// The dispatches of a step, in order, with their labels.
+#[derive(Default)]
+pub struct Listing(pub Vec<(OpLabel, Dispatch)>);
+
+impl Sink for Listing {
+    fn push(&mut self, label: OpLabel, dispatch: &Dispatch) {
+        self.0.push((label, dispatch.clone()));
     }
 }
 

@@ -4,9 +4,11 @@
 mod buffer;
 mod kernel;
 mod readback;
+mod tuning;
 
 pub use buffer::View;
-pub use kernel::{specialize, Binding, Dispatch, Family, Tiles};
+pub use kernel::{specialize, Binding, Dispatch, Family, Listing, OpLabel, Sink, Tiles};
+pub use tuning::Tuning;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -44,8 +46,9 @@ pub struct Gpu {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
-    /// Register-tile shapes for the GEMM kernels, chosen for this adapter class.
-    pub tiles: Tiles,
+    /// Tile shapes of the GEMM kernels and the reductions' workgroup size: the adapter class's
+    /// default until `crate::autotune` measures better ones. Ops built before a change keep theirs.
+    tuning: Mutex<Tuning>,
     kernels: Mutex<HashMap<String, wgpu::ComputePipeline>>,
     layouts: Mutex<HashMap<&'static str, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
     /// A small read-only buffer bound where a kernel's optional input (a bias) is absent.
@@ -87,7 +90,7 @@ impl Gpu {
             })
             .await
             .map_err(|e| GpuError::Device(e.to_string()))?;
-        let tiles = Tiles::for_adapter(&info);
+        let tuning = Tuning::for_adapter(&info);
         let dummy = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("absent optional input"),
             size: 256,
@@ -99,11 +102,20 @@ impl Gpu {
             queue,
             info,
             limits,
-            tiles,
+            tuning: Mutex::new(tuning),
             kernels: Mutex::new(HashMap::new()),
             layouts: Mutex::new(HashMap::new()),
             dummy,
         })
+    }
+
+    /// What the next ops built on this device are specialised with.
+    pub fn tuning(&self) -> Tuning {
+        *self.tuning.lock().unwrap()
+    }
+
+    pub fn set_tuning(&self, tuning: Tuning) {
+        *self.tuning.lock().unwrap() = tuning;
     }
 
     /// "llvmpipe (Vulkan, Cpu)" and the like: what the figures in a benchmark were measured on.

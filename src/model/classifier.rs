@@ -17,7 +17,7 @@ use super::checkpoint::{self, CheckpointError};
 use super::network::Network;
 use super::spec::{LayerSpec, NetSpec};
 use super::weights::{f16_file, inference_layout, read_tensors};
-use crate::gpu::{Dispatch, Gpu, GpuError, Tiles, View};
+use crate::gpu::{Dispatch, Gpu, GpuError, Tuning, View};
 use crate::ops::adam::AdamOp;
 use crate::ops::util::{byte_buffer, unpack_u8};
 use crate::ops::xent::{write_labels, XentOp};
@@ -139,7 +139,7 @@ impl Classifier {
         gpu: &Gpu,
         weights: &ClassifierWeights,
         batch: usize,
-        tiles: &Tiles,
+        tiles: &Tuning,
         adam: &AdamConfig,
     ) -> Result<Classifier, GpuError> {
         let spec = classifier_spec(weights.width);
@@ -225,7 +225,7 @@ impl Classifier {
             self.unpack.encode(&mut pass);
             self.net.forward(&mut pass, true);
             self.xent.encode(&mut pass);
-            self.net.backward(&mut pass, false);
+            self.net.backward(&mut pass, false, true);
             self.net.adam.encode(&mut pass);
         }
         gpu.queue.submit([encoder.finish()])

@@ -3,7 +3,7 @@
 
 use super::weights::GeneratorWeights;
 use super::{cpu, generator, Network};
-use crate::gpu::{Gpu, GpuError, Tiles};
+use crate::gpu::{Gpu, GpuError, Tuning};
 
 /// G built on the GPU for `batch` latent vectors at a time, in inference mode.
 pub struct GpuGenerator {
@@ -11,7 +11,7 @@ pub struct GpuGenerator {
 }
 
 impl GpuGenerator {
-    pub fn new(gpu: &Gpu, weights: &GeneratorWeights, batch: usize, tiles: &Tiles) -> Result<GpuGenerator, GpuError> {
+    pub fn new(gpu: &Gpu, weights: &GeneratorWeights, batch: usize, tiles: &Tuning) -> Result<GpuGenerator, GpuError> {
         let cfg = &weights.config;
         let z = gpu.zeros("z", batch * cfg.z_dim);
         let net = Network::new(gpu, generator(cfg), batch, tiles, &cfg.adam, &cfg.bn, z, None, None)?;

@@ -10,7 +10,7 @@
 
 use super::config::{Kind, ModelConfig};
 use super::spec::{discriminator, generator, LayerSpec, NetSpec, STRIDE};
-use crate::gpu::{GpuError, Tiles};
+use crate::gpu::{GpuError, Tiles, Tuning};
 
 /// `Gpu::flat`'s tensor alignment (WebGPU's minStorageBufferOffsetAlignment).
 const ALIGN: u128 = 256;
@@ -88,7 +88,7 @@ impl Needs {
 /// Refuses `cfg` (with `tiles`, the GEMM tile shape the trainer will use) when anything the
 /// trainer would allocate or dispatch exceeds `limits`: the error names the limit, its value and
 /// what needs more. Call it before allocating anything; it allocates nothing on the GPU.
-pub fn check(cfg: &ModelConfig, tiles: &Tiles, limits: &wgpu::Limits) -> Result<(), GpuError> {
+pub fn check(cfg: &ModelConfig, tiles: &Tuning, limits: &wgpu::Limits) -> Result<(), GpuError> {
     cfg.validate().map_err(GpuError::Limit)?;
     // First the few buffers whose size follows from the fields directly: once they fit, every
     // product the layer specifications compute fits in a usize (also on wasm32).
@@ -209,9 +209,9 @@ fn network(needs: &mut Needs, net: &NetSpec, batch: u128, input_grad: bool) {
 }
 
 /// The workgroup counts of every dispatch of one network, as the ops compute them.
-fn dispatches(needs: &mut Needs, net: &NetSpec, batch: usize, tiles: &Tiles, input_grad: bool) {
+fn dispatches(needs: &mut Needs, net: &NetSpec, batch: usize, tiles: &Tuning, input_grad: bool) {
     let name = net.name;
-    let mut gemm = |what: String, rows: usize, cols: usize| {
+    let mut gemm = |what: String, tiles: &Tiles, rows: usize, cols: usize| {
         let t = tiles.fit(rows, cols);
         needs.workgroups(
             format!("{what} ({rows} x {cols} outputs)"),
@@ -225,11 +225,11 @@ fn dispatches(needs: &mut Needs, net: &NetSpec, batch: usize, tiles: &Tiles, inp
         match layer {
             LayerSpec::Linear { .. } => {
                 let g = layer.linear(batch);
-                gemm(what("forward"), g.batch, g.d_out);
+                gemm(what("forward"), &tiles.linear, g.batch, g.d_out);
                 if dx {
-                    gemm(what("input gradient"), g.batch, g.d_in);
+                    gemm(what("input gradient"), &tiles.linear, g.batch, g.d_in);
                 }
-                gemm(what("weight gradient"), g.d_out, g.d_in);
+                gemm(what("weight gradient"), &tiles.linear, g.d_out, g.d_in);
                 per_channel.push((what("bias gradient (one workgroup per output)"), g.d_out));
             }
             LayerSpec::Conv { .. } | LayerSpec::ConvTranspose { .. } => {
@@ -239,15 +239,15 @@ fn dispatches(needs: &mut Needs, net: &NetSpec, batch: usize, tiles: &Tiles, inp
                     LayerSpec::Conv { .. } => (layer.conv(batch), layer.conv(batch).c_out),
                     _ => (layer.conv_transpose(batch).adjoint(), layer.conv_transpose(batch).c_out),
                 };
-                let direct = (g.c_out, g.batch * g.h_out() * g.w_out());
-                let gather = (g.c_in, g.batch * g.h_in.div_ceil(g.stride) * g.w_in.div_ceil(g.stride));
+                let direct = (&tiles.direct, g.c_out, g.batch * g.h_out() * g.w_out());
+                let gather = (&tiles.gather, g.c_in, g.batch * g.h_in.div_ceil(g.stride) * g.w_in.div_ceil(g.stride));
                 let (forward, backward) =
                     if matches!(layer, LayerSpec::Conv { .. }) { (direct, gather) } else { (gather, direct) };
-                gemm(what("forward"), forward.0, forward.1);
+                gemm(what("forward"), forward.0, forward.1, forward.2);
                 if dx {
-                    gemm(what("input gradient"), backward.0, backward.1);
+                    gemm(what("input gradient"), backward.0, backward.1, backward.2);
                 }
-                gemm(what("weight gradient"), g.c_out, g.c_in * g.kernel * g.kernel);
+                gemm(what("weight gradient"), &tiles.weight_grad, g.c_out, g.c_in * g.kernel * g.kernel);
                 per_channel.push((what("bias gradient (one workgroup per channel)"), c_out));
             }
             LayerSpec::BatchNorm { channels, .. } => {

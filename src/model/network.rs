@@ -7,7 +7,7 @@
 //! gradient with respect to that output.
 
 use super::spec::{LayerSpec, NetSpec};
-use crate::gpu::{Gpu, GpuError, Tiles, View};
+use crate::gpu::{Gpu, GpuError, Sink, Tuning, View};
 use crate::ops::activation::ActivationOp;
 use crate::ops::adam::AdamOp;
 use crate::ops::batchnorm::{BatchNormBuffers, BatchNormGradBuffers, BatchNormOp};
@@ -77,7 +77,7 @@ impl Network {
         gpu: &Gpu,
         spec: NetSpec,
         batch: usize,
-        tiles: &Tiles,
+        tiles: &Tuning,
         adam: &AdamConfig,
         bn: &BatchNormConfig,
         input: View,
@@ -156,7 +156,14 @@ impl Network {
                         d_affine: grads.tensors[p].clone(),
                     };
                     bn_index += 1;
-                    LayerOp::BatchNorm(BatchNormOp::new(gpu, &layer.batchnorm(batch), bn, &io, Some(&gr))?)
+                    LayerOp::BatchNorm(BatchNormOp::new(
+                        gpu,
+                        &layer.batchnorm(batch),
+                        bn,
+                        tiles.reduce_wg,
+                        &io,
+                        Some(&gr),
+                    )?)
                 }
                 LayerSpec::Act(act) => {
                     let dx = dx.expect("an activation is never first");
@@ -193,32 +200,30 @@ impl Network {
     }
 
     /// `train`: batch statistics (and running-statistics updates) in batchnorm; else running ones.
-    pub fn forward(&self, pass: &mut wgpu::ComputePass<'_>, train: bool) {
+    pub fn forward(&self, sink: &mut dyn Sink, train: bool) {
         for op in &self.layers {
             match op {
-                LayerOp::Linear(l) => l.forward(pass),
-                LayerOp::Conv(c) => c.forward(pass),
-                LayerOp::BatchNorm(b) if train => b.forward_train(pass),
-                LayerOp::BatchNorm(b) => b.forward_eval(pass),
-                LayerOp::Act(a) => a.forward(pass),
+                LayerOp::Linear(l) => l.forward(sink),
+                LayerOp::Conv(c) => c.forward(sink),
+                LayerOp::BatchNorm(b) if train => b.forward_train(sink),
+                LayerOp::BatchNorm(b) => b.forward_eval(sink),
+                LayerOp::Act(a) => a.forward(sink),
             }
         }
     }
 
-    /// Backpropagates from `output_grad()`: parameter gradients added into `grads`; the input
-    /// gradient written only when `input_grad` (and the network was built with one).
-    pub fn backward(&self, pass: &mut wgpu::ComputePass<'_>, input_grad: bool) {
+    /// Backpropagates from `output_grad()`: the input gradient written only when `input_grad`
+    /// (and the network was built with one); the parameter gradients added into `grads` only
+    /// when `param_grads` (G's loss backpropagates through D without needing D's).
+    pub fn backward(&self, sink: &mut dyn Sink, input_grad: bool, param_grads: bool) {
         for (i, op) in self.layers.iter().enumerate().rev() {
+            let input = i > 0 || input_grad;
             match op {
-                LayerOp::Linear(LinearOp { backward_input, backward_params, .. })
-                | LayerOp::Conv(ConvOp { backward_input, backward_params, .. }) => {
-                    if i > 0 || input_grad {
-                        backward_input.iter().for_each(|d| d.encode(pass));
-                    }
-                    backward_params.iter().for_each(|d| d.encode(pass));
-                }
-                LayerOp::BatchNorm(b) => b.backward(pass),
-                LayerOp::Act(a) => a.backward(pass),
+                LayerOp::Linear(l) => l.backward(sink, input, param_grads),
+                LayerOp::Conv(c) => c.backward(sink, input, param_grads),
+                // Its input gradient needs the same reductions as its parameters' gradients.
+                LayerOp::BatchNorm(b) => b.backward(sink),
+                LayerOp::Act(a) => a.backward(sink),
             }
         }
     }

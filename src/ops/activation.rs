@@ -1,6 +1,6 @@
 //! shaders/activation.wgsl: relu, leaky relu, tanh and sigmoid, forward and backward.
 
-use crate::gpu::{Binding, Dispatch, Family, Gpu, GpuError, View};
+use crate::gpu::{Binding, Dispatch, Family, Gpu, GpuError, OpLabel, Sink, View};
 use crate::shape::Activation;
 
 pub static ACTIVATION: Family = Family {
@@ -66,14 +66,14 @@ impl ActivationOp {
         })
     }
 
-    pub fn forward(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.forward.encode(pass);
+    pub fn forward(&self, sink: &mut dyn Sink) {
+        sink.push(OpLabel::new("activation forward"), &self.forward);
     }
 
     /// dx overwritten (nothing when built without gradients).
-    pub fn backward(&self, pass: &mut wgpu::ComputePass<'_>) {
+    pub fn backward(&self, sink: &mut dyn Sink) {
         if let Some(d) = &self.backward {
-            d.encode(pass);
+            sink.push(OpLabel::new("activation backward"), d);
         }
     }
 }

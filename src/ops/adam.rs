@@ -1,6 +1,6 @@
 //! shaders/adam.wgsl: one Adam step over a network's flat parameter buffer.
 
-use crate::gpu::{Binding, Dispatch, Family, Gpu, GpuError, View};
+use crate::gpu::{Binding, Dispatch, Family, Gpu, GpuError, OpLabel, Sink, View};
 use crate::shape::AdamConfig;
 
 pub static ADAM: Family = Family {
@@ -78,7 +78,7 @@ impl AdamOp {
         gpu.queue.write_buffer(&self.uniform, 0, bytemuck::bytes_of(&Params::new(&self.cfg, self.len, step)));
     }
 
-    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.dispatch.encode(pass);
+    pub fn encode(&self, sink: &mut dyn Sink) {
+        sink.push(OpLabel::new("adam"), &self.dispatch);
     }
 }

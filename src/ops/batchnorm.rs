@@ -7,7 +7,7 @@
 //! must not share a buffer with any tensor this op reads, such as the flat parameter buffer
 //! holding `affine`.
 
-use crate::gpu::{Binding, Dispatch, Family, Gpu, GpuError, View};
+use crate::gpu::{Binding, Dispatch, Family, Gpu, GpuError, OpLabel, Sink, View};
 use crate::shape::{BatchNorm, BatchNormConfig};
 
 pub static BATCHNORM: Family = Family {
@@ -76,6 +76,7 @@ impl BatchNormOp {
         gpu: &Gpu,
         s: &BatchNorm,
         cfg: &BatchNormConfig,
+        reduce_wg: u32,
         io: &BatchNormBuffers,
         grads: Option<&BatchNormGradBuffers>,
     ) -> Result<Self, GpuError> {
@@ -133,7 +134,7 @@ impl BatchNormOp {
         let per_channel = [c as u32, 1, 1];
         let elementwise = [super::grid_1d(s.len()), 1, 1];
         let dispatch = |entry: &str, grid: [u32; 3]| Dispatch {
-            pipeline: gpu.kernel(&BATCHNORM, entry, &[]),
+            pipeline: gpu.kernel(&BATCHNORM, entry, &[("WG", reduce_wg)]),
             bind_group: bind_group.clone(),
             grid,
         };
@@ -152,21 +153,21 @@ impl BatchNormOp {
     }
 
     /// y from the batch statistics; the running statistics are updated.
-    pub fn forward_train(&self, pass: &mut wgpu::ComputePass<'_>) {
+    pub fn forward_train(&self, sink: &mut dyn Sink) {
         for d in &self.forward_train {
-            d.encode(pass);
+            sink.push(OpLabel::new("batchnorm forward"), d);
         }
     }
 
     /// y from the running statistics.
-    pub fn forward_eval(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.forward_eval.encode(pass);
+    pub fn forward_eval(&self, sink: &mut dyn Sink) {
+        sink.push(OpLabel::new("batchnorm forward"), &self.forward_eval);
     }
 
     /// dx overwritten, d_affine added into. Reads the statistics of the last `forward_train`.
-    pub fn backward(&self, pass: &mut wgpu::ComputePass<'_>) {
+    pub fn backward(&self, sink: &mut dyn Sink) {
         for d in &self.backward {
-            d.encode(pass);
+            sink.push(OpLabel::new("batchnorm backward"), d);
         }
     }
 }

@@ -6,7 +6,7 @@
 //! the same three GEMM kernels over the conv2d geometry.
 
 use super::util::channel_sum;
-use crate::gpu::{Binding, Dispatch, Family, Gpu, GpuError, Tiles, View};
+use crate::gpu::{Binding, Dispatch, Family, Gpu, GpuError, OpLabel, Sink, Tiles, Tuning, View};
 use crate::shape::{Conv2d, ConvTranspose2d};
 
 pub static CONV: Family = Family {
@@ -110,7 +110,7 @@ fn dispatch(
 fn direct(
     gpu: &Gpu,
     g: &Conv2d,
-    tiles: &Tiles,
+    tiles: &Tuning,
     w: &View,
     x: &View,
     bias: Option<&View>,
@@ -122,7 +122,7 @@ fn direct(
     let mut params = Params::new(g);
     params.has_bias = bias.is_some() as u32;
     let (cols, rows) = (g.batch * g.h_out() * g.w_out(), g.c_out);
-    let tiles = &tiles.fit(rows, cols);
+    let tiles = &tiles.direct.fit(rows, cols);
     let [gx, gy] = grid(gpu, "conv_direct", cols, rows, tiles)?;
     dispatch(gpu, "conv_direct", tiles, &params, [Some(w), Some(x), bias, Some(y)], [gx, gy, 1])
 }
@@ -131,7 +131,7 @@ fn direct(
 fn gather(
     gpu: &Gpu,
     g: &Conv2d,
-    tiles: &Tiles,
+    tiles: &Tuning,
     w: &View,
     dy: &View,
     bias: Option<&View>,
@@ -144,7 +144,7 @@ fn gather(
     params.has_bias = bias.is_some() as u32;
     // The largest stride phase has ceil(h / stride) x ceil(w / stride) pixels.
     let cols = g.batch * g.h_in.div_ceil(g.stride) * g.w_in.div_ceil(g.stride);
-    let tiles = &tiles.fit(g.c_in, cols);
+    let tiles = &tiles.gather.fit(g.c_in, cols);
     let [gx, gy] = grid(gpu, "conv_gather", cols, g.c_in, tiles)?;
     let phases = (g.stride * g.stride) as u32;
     dispatch(gpu, "conv_gather", tiles, &params, [Some(w), Some(dy), bias, Some(dx)], [gx, gy, phases])
@@ -155,7 +155,7 @@ fn gather(
 fn weight_grad(
     gpu: &Gpu,
     g: &Conv2d,
-    tiles: &Tiles,
+    tiles: &Tuning,
     dy: &View,
     x: &View,
     dw: &View,
@@ -165,7 +165,7 @@ fn weight_grad(
     check_len("conv_weight_grad dw", dw, g.weight_len());
     let total = g.batch * g.h_out() * g.w_out();
     let out_len = g.weight_len();
-    let tiles = &tiles.fit(g.c_out, g.c_in * g.kernel * g.kernel);
+    let tiles = &tiles.weight_grad.fit(g.c_out, g.c_in * g.kernel * g.kernel);
     let [gx, gy] = grid(gpu, "conv_weight_grad", g.c_in * g.kernel * g.kernel, g.c_out, tiles)?;
     let tiles_count = (gx * gy) as usize;
     let max_by_memory =
@@ -236,13 +236,14 @@ pub struct ConvOp {
     pub backward_params: Vec<Dispatch>,
     /// Of the forward pass; each of the two backward GEMMs costs the same.
     pub flops: f64,
+    pub transposed: bool,
 }
 
 impl ConvOp {
     pub fn conv2d(
         gpu: &Gpu,
         g: &Conv2d,
-        tiles: &Tiles,
+        tiles: &Tuning,
         io: &ConvBuffers,
         grads: Option<&ConvGradBuffers>,
     ) -> Result<ConvOp, GpuError> {
@@ -254,16 +255,24 @@ impl ConvOp {
             }
             backward_params = weight_grad(gpu, g, tiles, &gr.dy, &io.x, &gr.dw)?;
             if let Some(db) = &gr.db {
-                backward_params.push(channel_sum(gpu, g.batch, g.c_out, g.h_out() * g.w_out(), &gr.dy, db)?);
+                backward_params.push(channel_sum(
+                    gpu,
+                    tiles.reduce_wg,
+                    g.batch,
+                    g.c_out,
+                    g.h_out() * g.w_out(),
+                    &gr.dy,
+                    db,
+                )?);
             }
         }
-        Ok(ConvOp { forward, backward_input, backward_params, flops: g.flops() })
+        Ok(ConvOp { forward, backward_input, backward_params, flops: g.flops(), transposed: false })
     }
 
     pub fn conv_transpose2d(
         gpu: &Gpu,
         g: &ConvTranspose2d,
-        tiles: &Tiles,
+        tiles: &Tuning,
         io: &ConvBuffers,
         grads: Option<&ConvGradBuffers>,
     ) -> Result<ConvOp, GpuError> {
@@ -276,20 +285,44 @@ impl ConvOp {
             }
             backward_params = weight_grad(gpu, &adj, tiles, &io.x, &gr.dy, &gr.dw)?;
             if let Some(db) = &gr.db {
-                backward_params.push(channel_sum(gpu, g.batch, g.c_out, g.h_out() * g.w_out(), &gr.dy, db)?);
+                backward_params.push(channel_sum(
+                    gpu,
+                    tiles.reduce_wg,
+                    g.batch,
+                    g.c_out,
+                    g.h_out() * g.w_out(),
+                    &gr.dy,
+                    db,
+                )?);
             }
         }
-        Ok(ConvOp { forward, backward_input, backward_params, flops: g.flops() })
+        Ok(ConvOp { forward, backward_input, backward_params, flops: g.flops(), transposed: true })
     }
 
-    pub fn forward(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.forward.encode(pass);
+    /// The profile labels of forward, d_input and d_weight+bias.
+    fn labels(&self) -> [OpLabel; 3] {
+        let names = match self.transposed {
+            false => ["conv forward", "conv d_input", "conv d_weight+bias"],
+            true => ["convT forward", "convT d_input", "convT d_weight+bias"],
+        };
+        names.map(|n| OpLabel::matmul(n, self.flops))
     }
 
-    /// dx (if requested) overwritten; dw and db added into.
-    pub fn backward(&self, pass: &mut wgpu::ComputePass<'_>) {
-        for d in self.backward_input.iter().chain(&self.backward_params) {
-            d.encode(pass);
+    pub fn forward(&self, sink: &mut dyn Sink) {
+        sink.push(self.labels()[0], &self.forward);
+    }
+
+    /// dx overwritten when `input` (and there is one); dw and db added into when `params`.
+    pub fn backward(&self, sink: &mut dyn Sink, input: bool, params: bool) {
+        let [_, d_input, d_params] = self.labels();
+        if let Some(d) = self.backward_input.as_ref().filter(|_| input) {
+            sink.push(d_input, d);
+        }
+        if params {
+            // The weight GEMM carries the FLOPs; its split-K reduce and the bias sum count none.
+            for (i, d) in self.backward_params.iter().enumerate() {
+                sink.push(if i == 0 { d_params } else { OpLabel::new(d_params.op) }, d);
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! shaders/linear.wgsl: y = x w^T + b, forward and backward.
 
 use super::util::channel_sum;
-use crate::gpu::{Binding, Dispatch, Family, Gpu, GpuError, Tiles, View};
+use crate::gpu::{Binding, Dispatch, Family, Gpu, GpuError, OpLabel, Sink, Tuning, View};
 use crate::shape::Linear;
 
 pub static LINEAR: Family = Family {
@@ -48,7 +48,7 @@ impl LinearOp {
     pub fn new(
         gpu: &Gpu,
         g: &Linear,
-        tiles: &Tiles,
+        tiles: &Tuning,
         io: &LinearBuffers,
         grads: Option<&LinearGradBuffers>,
     ) -> Result<LinearOp, GpuError> {
@@ -63,7 +63,7 @@ impl LinearOp {
             for v in [a, b, out] {
                 gpu.check_binding(entry, v.bytes())?;
             }
-            let tiles = tiles.fit(rows, cols);
+            let tiles = tiles.linear.fit(rows, cols);
             let grid =
                 [cols.div_ceil(tiles.tile_n() as usize) as u32, rows.div_ceil(tiles.tile_m() as usize) as u32, 1];
             gpu.check_workgroups(entry, grid[0].max(grid[1]))?;
@@ -88,20 +88,26 @@ impl LinearOp {
             assert_eq!(gr.dw.len, io.w.len, "linear dw length");
             backward_params.push(gemm("linear_backward_weight", &gr.dy, &io.x, None, &gr.dw, g.d_out, g.d_in)?);
             if let Some(db) = &gr.db {
-                backward_params.push(channel_sum(gpu, g.batch, g.d_out, 1, &gr.dy, db)?);
+                backward_params.push(channel_sum(gpu, tiles.reduce_wg, g.batch, g.d_out, 1, &gr.dy, db)?);
             }
         }
         Ok(LinearOp { forward, backward_input, backward_params, flops: g.flops() })
     }
 
-    pub fn forward(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.forward.encode(pass);
+    pub fn forward(&self, sink: &mut dyn Sink) {
+        sink.push(OpLabel::matmul("linear forward", self.flops), &self.forward);
     }
 
-    /// dx (if requested) overwritten; dw and db added into.
-    pub fn backward(&self, pass: &mut wgpu::ComputePass<'_>) {
-        for d in self.backward_input.iter().chain(&self.backward_params) {
-            d.encode(pass);
+    /// dx overwritten when `input` (and there is one); dw and db added into when `params`.
+    pub fn backward(&self, sink: &mut dyn Sink, input: bool, params: bool) {
+        if let Some(d) = self.backward_input.as_ref().filter(|_| input) {
+            sink.push(OpLabel::matmul("linear d_input", self.flops), d);
+        }
+        if params {
+            for (i, d) in self.backward_params.iter().enumerate() {
+                let flops = if i == 0 { self.flops } else { 0.0 };
+                sink.push(OpLabel::matmul("linear d_weight+bias", flops), d);
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! shaders/loss.wgsl: BCE with logits, its gradient and the GAN metrics in one dispatch.
 
-use crate::gpu::{Binding, Dispatch, Family, Gpu, GpuError, View};
+use crate::gpu::{Binding, Dispatch, Family, Gpu, GpuError, OpLabel, Sink, View};
 
 pub static LOSS: Family = Family {
     name: "loss",
@@ -54,7 +54,7 @@ impl BceOp {
         })
     }
 
-    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.dispatch.encode(pass);
+    pub fn encode(&self, sink: &mut dyn Sink) {
+        sink.push(OpLabel::new("loss"), &self.dispatch);
     }
 }

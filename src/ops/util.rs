@@ -17,9 +17,11 @@ struct Params {
     _pad: u32,
 }
 
-/// out[c] += sum over (n, s) of src[n, c, s]: src is [batch, channels, spatial].
+/// out[c] += sum over (n, s) of src[n, c, s]: src is [batch, channels, spatial]; one workgroup
+/// of `reduce_wg` threads (a power of two, [`crate::gpu::Tuning::reduce_wg`]) per channel.
 pub fn channel_sum(
     gpu: &Gpu,
+    reduce_wg: u32,
     batch: usize,
     channels: usize,
     spatial: usize,
@@ -32,7 +34,7 @@ pub fn channel_sum(
     let params = Params { batch: batch as u32, channels: channels as u32, spatial: spatial as u32, _pad: 0 };
     let uniform = gpu.uniform("channel_sum params", &params);
     Ok(Dispatch {
-        pipeline: gpu.kernel(&UTIL, "channel_sum", &[]),
+        pipeline: gpu.kernel(&UTIL, "channel_sum", &[("WG", reduce_wg)]),
         bind_group: gpu.bind_group(
             &UTIL,
             "channel_sum",

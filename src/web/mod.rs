@@ -14,7 +14,8 @@ pub use session::{Dataset, Session};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
-use crate::gpu::{Gpu, Tiles};
+use crate::autotune::{cache_key, tune, TuningCache};
+use crate::gpu::{Gpu, Tiles, Tuning};
 
 /// A JS `Error` whose message is `e`'s `Display` text.
 fn js_error(e: impl std::fmt::Display) -> JsValue {
@@ -32,8 +33,12 @@ pub struct WebGpu {
 #[wasm_bindgen]
 impl WebGpu {
     /// Opens the adapter and device; fails with a JS `Error` naming why when there is none.
+    /// Kernels are specialised with the tuning cached for this adapter, if any (see [`WebGpu::tune`]).
     pub async fn open() -> Result<WebGpu, JsValue> {
         let gpu = Gpu::new().await.map_err(js_error)?;
+        if let Some(t) = LocalStorage.load(&cache_key(&gpu)).and_then(|v| v.parse().ok()) {
+            gpu.set_tuning(t);
+        }
         let errors: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
         let sink = errors.clone();
         gpu.device.on_uncaptured_error(std::sync::Arc::new(move |e: wgpu::Error| {
@@ -41,6 +46,17 @@ impl WebGpu {
             sink.lock().unwrap().push(e.to_string());
         }));
         Ok(WebGpu { gpu: Rc::new(gpu), errors })
+    }
+
+    /// Tunes the kernels' tile shapes for this adapter (seconds on a CPU adapter, once: the result
+    /// is kept in localStorage); ops built afterwards use them. `on_line` gets progress lines;
+    /// returns the tuning as text.
+    pub async fn tune(&self, on_line: js_sys::Function) -> Result<String, JsValue> {
+        let mut log = |line: String| {
+            let _ = on_line.call1(&JsValue::NULL, &JsValue::from_str(&line));
+        };
+        tune(&self.gpu, &mut LocalStorage, &mut log).await.map_err(js_error)?;
+        Ok(self.gpu.tuning().to_string())
     }
 
     /// The adapter and its limits, one `label: value [default d]` per line (see [`adapter_report`]).
@@ -77,6 +93,28 @@ impl WebGpu {
     /// lost device; the page reads them instead.
     pub fn take_errors(&self) -> Vec<String> {
         std::mem::take(&mut *self.errors.lock().unwrap())
+    }
+}
+
+/// The page's tuning cache: one localStorage item per adapter. Storage that is full or switched
+/// off only costs a re-tune.
+struct LocalStorage;
+
+impl LocalStorage {
+    fn storage() -> Option<web_sys::Storage> {
+        web_sys::window()?.local_storage().ok()?
+    }
+}
+
+impl TuningCache for LocalStorage {
+    fn load(&self, key: &str) -> Option<String> {
+        Self::storage()?.get_item(&format!("webgan tuning: {key}")).ok()?
+    }
+
+    fn store(&mut self, key: &str, value: &str) {
+        if let Some(s) = Self::storage() {
+            let _ = s.set_item(&format!("webgan tuning: {key}"), value);
+        }
     }
 }
 
@@ -123,11 +161,9 @@ pub async fn run_benchmark(
     // Parse before opening the GPU: a typo should not cost an adapter request.
     let wanted = match tiles.trim() {
         "" => None,
-        "all" => Some(Tiles::CANDIDATES.to_vec()),
-        s => Some(vec![s.parse::<Tiles>().map_err(js_error)?]),
+        s => Some(Tiles::parse_list(s).map_err(js_error)?),
     };
     let gpu = Gpu::new().await.map_err(js_error)?;
-    let candidates = wanted.unwrap_or_else(|| vec![gpu.tiles]);
 
     // The first exception `on_row` threw; later lines are not passed on.
     let thrown: std::cell::RefCell<Option<JsValue>> = Default::default();
@@ -139,6 +175,13 @@ pub async fn run_benchmark(
         }
     };
     emit(format!("adapter: {}", gpu.adapter_summary()));
+    let candidates = match wanted {
+        Some(list) => list.into_iter().map(|t| Tuning::uniform(t, gpu.tuning().reduce_wg)).collect(),
+        None => {
+            tune(&gpu, &mut LocalStorage, &mut |line| emit(line)).await.map_err(js_error)?;
+            vec![gpu.tuning()]
+        }
+    };
     for tiles in candidates {
         emit(format!("tiles {tiles}, mean of {reps} after a warm-up; steps at batch 64, layers at batch {batch}"));
         crate::bench::run_steps(&gpu, &tiles, reps, &only, &mut |row| emit(row.to_string())).await.map_err(js_error)?;
@@ -211,7 +254,8 @@ pub async fn bench_train_step(options: String, reps: u32) -> Result<JsValue, JsV
     }
     let cfg = crate::model::ModelConfig::mnist().with_options(&options).map_err(js_error)?;
     let gpu = Gpu::new().await.map_err(js_error)?;
-    let mut trainer = crate::train::Trainer::new(&gpu, &cfg, &gpu.tiles).map_err(js_error)?;
+    tune(&gpu, &mut LocalStorage, &mut |line| web_sys::console::log_1(&line.into())).await.map_err(js_error)?;
+    let mut trainer = crate::train::Trainer::new(&gpu, &cfg, &gpu.tuning()).map_err(js_error)?;
     let mut rng = crate::rng::Rng::new(1);
     let real: Vec<u8> = (0..cfg.batch * cfg.image_len()).map(|_| rng.below(256) as u8).collect();
     let z = crate::model::latent::normal_z(&mut rng, cfg.batch, cfg.z_dim);

@@ -34,7 +34,7 @@ impl Painter {
     pub fn on_gpu(gpu: &WebGpu, bytes: &[u8]) -> Result<Painter, JsValue> {
         let weights = GeneratorWeights::from_bytes(bytes).map_err(js_error)?;
         let g = gpu.gpu.clone();
-        let generator = GpuGenerator::new(&g, &weights, GRID, &g.tiles).map_err(js_error)?;
+        let generator = GpuGenerator::new(&g, &weights, GRID, &g.tuning()).map_err(js_error)?;
         Ok(Painter { weights: Rc::new(weights), engine: Engine::Gpu(g, Rc::new(generator)) })
     }
 

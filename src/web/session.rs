@@ -116,7 +116,7 @@ impl Session {
     pub fn create(gpu: &WebGpu, options: &str) -> Result<Session, JsValue> {
         let cfg = ModelConfig::mnist().with_options(options).map_err(js_error)?;
         let g = gpu.gpu.clone();
-        let trainer = Trainer::new(&g, &cfg, &g.tiles).map_err(js_error)?;
+        let trainer = Trainer::new(&g, &cfg, &g.tuning()).map_err(js_error)?;
         let inner = Inner { trainer, run: None, ring: MetricsRing::new(&g, 8), real: Vec::new(), history: Vec::new() };
         Ok(Session { gpu: g, cfg, inner: Rc::new(RefCell::new(inner)) })
     }
@@ -250,7 +250,7 @@ impl Session {
             let report = swd(&real, &fake, &SwdConfig::default()).map_err(js_error)?;
             let mut line = format!("{report} ({} vs {} images)", real.len(), fake.len());
             if let Some(weights) = judge {
-                let c = Classifier::new(&gpu, &weights, 64, &gpu.tiles, &cfg.adam).map_err(js_error)?;
+                let c = Classifier::new(&gpu, &weights, 64, &gpu.tuning(), &cfg.adam).map_err(js_error)?;
                 let logits = c.logits(&gpu, fake.data()).await.map_err(js_error)?;
                 let digits = digit_report(&softmax(&logits, CLASSES), CLASSES, CONFIDENT).map_err(js_error)?;
                 line += &format!("; digits: {digits}");

@@ -27,7 +27,9 @@ fn plus(a: &[f32], b: &[f32]) -> Vec<f32> {
 
 pub async fn check_batchnorm(gpu: &Gpu) {
     let cfg = BatchNormConfig::default();
-    for (i, s) in BATCHNORM_CASES.iter().enumerate() {
+    // Each case with the CPU adapters' small reduction workgroup and the GPUs' full one.
+    let cases = BATCHNORM_CASES.iter().flat_map(|s| [(s, 16), (s, 256)]);
+    for (i, (s, reduce_wg)) in cases.enumerate() {
         let c = s.channels;
         let mut rng = Rng::new(400 + i as u64);
         // Channel means well away from zero, so a one-pass variance would show.
@@ -53,15 +55,15 @@ pub async fn check_batchnorm(gpu: &Gpu) {
             dx: gpu.zeros("dx", s.len()),
             d_affine: gpu.upload("d_affine", &d_affine0),
         };
-        report(&format!("batchnorm {s:?}"));
+        report(&format!("batchnorm {s:?}, reductions in {reduce_wg}-thread workgroups"));
 
         // Eval first, from an op built without gradients, while the running stats are the initial ones.
-        let eval = BatchNormOp::new(gpu, s, &cfg, &io, None).unwrap();
+        let eval = BatchNormOp::new(gpu, s, &cfg, reduce_wg, &io, None).unwrap();
         submit(gpu, "batchnorm eval check", |pass| eval.forward_eval(pass));
         let want_eval = reference::batchnorm_forward_eval(s, &cfg, &x, &gamma, &beta, &running_mean, &running_var);
         report(&compare("batchnorm", "  y (eval)", &gpu.read(&io.y).await.unwrap(), &want_eval));
 
-        let op = BatchNormOp::new(gpu, s, &cfg, &io, Some(&grads)).unwrap();
+        let op = BatchNormOp::new(gpu, s, &cfg, reduce_wg, &io, Some(&grads)).unwrap();
         submit(gpu, "batchnorm check", |pass| {
             op.forward_train(pass);
             op.backward(pass);

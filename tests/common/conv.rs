@@ -1,7 +1,7 @@
 //! conv2d and conv_transpose2d: forward, d_input, d_weight, d_bias against the reference.
 
 use super::{compare, report, Rng};
-use webgan::gpu::{Gpu, Tiles, View};
+use webgan::gpu::{Gpu, Tiles, Tuning, View};
 use webgan::ops::conv::{ConvBuffers, ConvGradBuffers, ConvOp};
 use webgan::ops::submit;
 use webgan::reference;
@@ -80,7 +80,7 @@ async fn run_gpu(
     let op = build(&io, &grads);
     submit(gpu, "conv check", |pass| {
         op.forward(pass);
-        op.backward(pass);
+        op.backward(pass, true, true);
     });
     let read = |v: &View| {
         let v = v.clone();
@@ -99,24 +99,26 @@ fn plus(a: &[f32], b: &[f32]) -> Vec<f32> {
 }
 
 pub async fn check_conv2d(gpu: &Gpu) {
-    check_conv2d_cases(gpu, &gpu.tiles, CONV2D_CASES).await;
+    check_conv2d_cases(gpu, &gpu.tuning(), CONV2D_CASES).await;
 }
 
 pub async fn check_conv_transpose2d(gpu: &Gpu) {
-    check_conv_transpose2d_cases(gpu, &gpu.tiles, CONV_TRANSPOSE2D_CASES).await;
+    check_conv_transpose2d_cases(gpu, &gpu.tuning(), CONV_TRANSPOSE2D_CASES).await;
 }
 
-/// Every candidate tile shape (each unrolled differently) gives the same answers.
+/// Every candidate tile shape (each unrolled differently) gives the same answers, with either
+/// reduction workgroup size for the bias sums.
 pub async fn check_tile_shapes(gpu: &Gpu) {
-    for tiles in Tiles::CANDIDATES {
-        report(&format!("tiles {tiles}"));
-        check_conv2d_cases(gpu, &tiles, &[CONV2D_CASES[0], CONV2D_CASES[4]]).await;
-        check_conv_transpose2d_cases(gpu, &tiles, &[CONV_TRANSPOSE2D_CASES[0], CONV_TRANSPOSE2D_CASES[5]]).await;
-        super::linear::check_linear_cases(gpu, &tiles, super::linear::LINEAR_CASES).await;
+    for (i, tiles) in Tiles::CANDIDATES.into_iter().enumerate() {
+        let tuning = Tuning::uniform(tiles, if i % 2 == 0 { 16 } else { 256 });
+        report(&format!("tiles {tiles}, reduce {}", tuning.reduce_wg));
+        check_conv2d_cases(gpu, &tuning, &[CONV2D_CASES[0], CONV2D_CASES[4]]).await;
+        check_conv_transpose2d_cases(gpu, &tuning, &[CONV_TRANSPOSE2D_CASES[0], CONV_TRANSPOSE2D_CASES[5]]).await;
+        super::linear::check_linear_cases(gpu, &tuning, super::linear::LINEAR_CASES).await;
     }
 }
 
-async fn check_conv2d_cases(gpu: &Gpu, tiles: &Tiles, cases: &[Conv2d]) {
+async fn check_conv2d_cases(gpu: &Gpu, tiles: &Tuning, cases: &[Conv2d]) {
     for (i, g) in cases.iter().enumerate() {
         let c = Case::new(100 + i as u64, g.input_len(), g.weight_len(), g.c_out, g.output_len());
         let [y, dx, dw, db] =
@@ -131,7 +133,7 @@ async fn check_conv2d_cases(gpu: &Gpu, tiles: &Tiles, cases: &[Conv2d]) {
     }
 }
 
-async fn check_conv_transpose2d_cases(gpu: &Gpu, tiles: &Tiles, cases: &[ConvTranspose2d]) {
+async fn check_conv_transpose2d_cases(gpu: &Gpu, tiles: &Tuning, cases: &[ConvTranspose2d]) {
     for (i, g) in cases.iter().enumerate() {
         let c = Case::new(200 + i as u64, g.input_len(), g.weight_len(), g.c_out, g.output_len());
         let [y, dx, dw, db] =

@@ -1,7 +1,7 @@
 //! linear: forward, d_input, d_weight, d_bias against the reference.
 
 use super::{compare, report, Rng};
-use webgan::gpu::{Gpu, Tiles};
+use webgan::gpu::{Gpu, Tuning};
 use webgan::ops::linear::{LinearBuffers, LinearGradBuffers, LinearOp};
 use webgan::ops::submit;
 use webgan::reference;
@@ -17,10 +17,10 @@ pub const LINEAR_CASES: &[Linear] = &[
 ];
 
 pub async fn check_linear(gpu: &Gpu) {
-    check_linear_cases(gpu, &gpu.tiles, LINEAR_CASES).await;
+    check_linear_cases(gpu, &gpu.tuning(), LINEAR_CASES).await;
 }
 
-pub async fn check_linear_cases(gpu: &Gpu, tiles: &Tiles, cases: &[Linear]) {
+pub async fn check_linear_cases(gpu: &Gpu, tiles: &Tuning, cases: &[Linear]) {
     for (i, g) in cases.iter().enumerate() {
         let mut rng = Rng::new(300 + i as u64);
         let x = rng.normals(g.batch * g.d_in, 1.0);
@@ -45,7 +45,7 @@ pub async fn check_linear_cases(gpu: &Gpu, tiles: &Tiles, cases: &[Linear]) {
         let op = LinearOp::new(gpu, g, tiles, &io, Some(&grads)).unwrap();
         submit(gpu, "linear check", |pass| {
             op.forward(pass);
-            op.backward(pass);
+            op.backward(pass, true, true);
         });
         let want_y = reference::linear_forward(g, &x, &w, Some(&b));
         let want = reference::linear_backward(g, &x, &w, &dy);

@@ -74,7 +74,7 @@ pub fn train(opts: &Options, command: &str) -> Result<(), String> {
     };
     // A run from --init continues the model card of the weights it starts from.
     let prior = std::mem::take(&mut init.info);
-    let mut c = Classifier::new(&gpu, &init, opts.batch, &gpu.tiles, &adam).map_err(|e| e.to_string())?;
+    let mut c = Classifier::new(&gpu, &init, opts.batch, &gpu.tuning(), &adam).map_err(|e| e.to_string())?;
     let (n, batch) = (train.0.len(), opts.batch);
     let steps_per_epoch = n / batch;
     println!(
@@ -169,7 +169,7 @@ fn finish(
 ) -> Result<(), String> {
     let mut weights = pollster::block_on(c.weights(gpu)).map_err(|e| e.to_string())?;
     let eval =
-        Classifier::new(gpu, &weights, EVAL_BATCH, &gpu.tiles, &AdamConfig::default()).map_err(|e| e.to_string())?;
+        Classifier::new(gpu, &weights, EVAL_BATCH, &gpu.tuning(), &AdamConfig::default()).map_err(|e| e.to_string())?;
     let mut order: Vec<usize> = (0..train.0.len()).collect();
     Rng::new(info.opts.seed ^ 0xca1b ^ epoch as u64).shuffle(&mut order);
     let sample: Vec<u8> =
@@ -206,7 +206,7 @@ pub fn eval(weights: &Path, data: &Path, labels: &Path, batch: usize) -> Result<
     let w = ClassifierWeights::from_bytes(&bytes).map_err(|e| format!("{}: {e}", weights.display()))?;
     let test = load_labelled(data, labels)?;
     let gpu = pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?;
-    let c = Classifier::new(&gpu, &w, batch, &gpu.tiles, &AdamConfig::default()).map_err(|e| e.to_string())?;
+    let c = Classifier::new(&gpu, &w, batch, &gpu.tuning(), &AdamConfig::default()).map_err(|e| e.to_string())?;
     let started = Instant::now();
     let acc = evaluate(&gpu, &c, &test)?;
     println!(

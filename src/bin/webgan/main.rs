@@ -33,7 +33,16 @@ fn main() -> std::process::ExitCode {
 mod cli {
     use clap::{Args, Parser, Subcommand, ValueEnum};
     use std::path::PathBuf;
-    use webgan::gpu::{Gpu, Tiles};
+    use webgan::autotune::{tune, FileCache};
+    use webgan::gpu::{Gpu, Tiles, Tuning};
+
+    /// The default adapter with its kernels tuned: from the cache, or measured once (seconds).
+    pub fn open_tuned_gpu() -> Result<Gpu, String> {
+        let gpu = pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?;
+        pollster::block_on(tune(&gpu, &mut FileCache::user(), &mut |line| eprintln!("{line}")))
+            .map_err(|e| e.to_string())?;
+        Ok(gpu)
+    }
     use webgan::model::{KernelForm, Kind, ModelConfig};
 
     #[derive(Parser)]
@@ -150,7 +159,8 @@ mod cli {
             /// Only layers whose name contains this text (e.g. "convT", "D conv").
             #[arg(long, default_value = "")]
             only: String,
-            /// Register tiles "TMxTN/WG_MxWG_N" (default: chosen for the adapter); "all" compares the candidates.
+            /// Register tiles "TMxTN/WG_MxWG_N" for every kernel, a comma-separated list of them,
+            /// or "all" (the candidates); default: the adapter's tuning (autotuned once, cached).
             #[arg(long)]
             tiles: Option<String>,
         },
@@ -328,11 +338,18 @@ mod cli {
                 crate::classifier::eval(&weights, &data, &labels, batch)
             }
             Command::Bench { batch, reps, only, tiles } => {
-                let gpu = pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?;
-                let candidates = match tiles.as_deref() {
-                    None => vec![gpu.tiles],
-                    Some("all") => Tiles::CANDIDATES.to_vec(),
-                    Some(s) => vec![s.parse::<Tiles>()?],
+                let (gpu, candidates) = match tiles.as_deref() {
+                    None => {
+                        let gpu = open_tuned_gpu()?;
+                        let tuned = vec![gpu.tuning()];
+                        (gpu, tuned)
+                    }
+                    Some(s) => {
+                        let list = Tiles::parse_list(s)?;
+                        let gpu = pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?;
+                        let reduce = gpu.tuning().reduce_wg;
+                        (gpu, list.into_iter().map(|t| Tuning::uniform(t, reduce)).collect())
+                    }
                 };
                 println!("adapter: {}", gpu.adapter_summary());
                 for tiles in candidates {

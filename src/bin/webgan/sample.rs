@@ -3,7 +3,6 @@
 use crate::grid::save_grid;
 use crate::train::generate;
 use std::path::Path;
-use webgan::gpu::Gpu;
 use webgan::model::checkpoint::read_config;
 use webgan::model::latent::{normal_z, slerp};
 use webgan::rng::Rng;
@@ -15,8 +14,8 @@ const FRAMES: usize = 10;
 pub fn run(checkpoint: &Path, grid: &Path, strip: &Path, seed: u64) -> Result<(), String> {
     let bytes = std::fs::read(checkpoint).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
     let cfg = read_config(&bytes).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
-    let gpu = pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?;
-    let mut trainer = Trainer::new(&gpu, &cfg, &gpu.tiles).map_err(|e| e.to_string())?;
+    let gpu = crate::cli::open_tuned_gpu()?;
+    let mut trainer = Trainer::new(&gpu, &cfg, &gpu.tuning()).map_err(|e| e.to_string())?;
     trainer.load(&gpu, &bytes).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
     println!("{}: {cfg}, step {}", checkpoint.display(), trainer.step);
 

@@ -39,8 +39,8 @@ pub fn run(opts: &Options) -> Result<(), String> {
     let name = opts.checkpoint.display();
     let bytes = std::fs::read(&opts.checkpoint).map_err(|e| format!("{name}: {e}"))?;
     let cfg = read_config(&bytes).map_err(|e| format!("{name}: {e}"))?;
-    let gpu = pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?;
-    let mut trainer = Trainer::new(&gpu, &cfg, &gpu.tiles).map_err(|e| e.to_string())?;
+    let gpu = crate::cli::open_tuned_gpu()?;
+    let mut trainer = Trainer::new(&gpu, &cfg, &gpu.tuning()).map_err(|e| e.to_string())?;
     trainer.load(&gpu, &bytes).map_err(|e| format!("{name}: {e}"))?;
     println!("{name}: {cfg}, step {}", trainer.step);
 
@@ -96,7 +96,7 @@ fn digits(gpu: &Gpu, path: &Path, cfg: &ModelConfig, fake: &[f32], real: &[u8]) 
     }
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let weights = ClassifierWeights::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    let c = Classifier::new(gpu, &weights, 250, &gpu.tiles, &AdamConfig::default()).map_err(|e| e.to_string())?;
+    let c = Classifier::new(gpu, &weights, 250, &gpu.tuning(), &AdamConfig::default()).map_err(|e| e.to_string())?;
     let fake_logits = pollster::block_on(c.logits(gpu, fake)).map_err(|e| e.to_string())?;
     let real_logits = pollster::block_on(c.logits_u8(gpu, real)).map_err(|e| e.to_string())?;
     for (what, logits) in [("generated digits", fake_logits), ("real digits     ", real_logits)] {

@@ -77,9 +77,9 @@ impl Engine {
     fn new(backend: Backend, cfg: &ModelConfig) -> Result<Engine, String> {
         Ok(match backend {
             Backend::Gpu => {
-                let gpu = pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?;
-                println!("adapter: {}, tiles {}", gpu.adapter_summary(), gpu.tiles);
-                let trainer = Trainer::new(&gpu, cfg, &gpu.tiles).map_err(|e| e.to_string())?;
+                let gpu = crate::cli::open_tuned_gpu()?;
+                println!("adapter: {}, {}", gpu.adapter_summary(), gpu.tuning());
+                let trainer = Trainer::new(&gpu, cfg, &gpu.tuning()).map_err(|e| e.to_string())?;
                 let ring = MetricsRing::new(&gpu, 4);
                 Engine::Gpu { gpu: Box::new(gpu), trainer: Box::new(trainer), ring, previous: None }
             }
