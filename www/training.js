@@ -211,7 +211,10 @@ export function startTraining(wasm, firstGpu, state) {
     T.diverged = undefined;
     buttons();
     const mine = loop()
-      .catch((e) => {
+      .catch(async (e) => {
+        // A readback on a device that was just lost fails before the loss itself is reported:
+        // give the loss a moment to arrive, so that it is reported as what it is.
+        if (!T.lost) await Promise.race([lostSignal, new Promise((r) => setTimeout(r, 3000))]);
         if (S.loop !== mine || T.lost) return; // a loop left behind on a lost device
         S.running = false;
         S.loop = null;
@@ -401,8 +404,10 @@ export function startTraining(wasm, firstGpu, state) {
 
   // The device is gone with everything on it; the automatic save in IndexedDB is not. Pause,
   // say so, and offer to open a new device and carry on from that save, without a reload.
+  // lostSignal resolves when the current device is lost (after the page has said so).
+  let lostSignal = null;
   const watch = (device) =>
-    device.lost().then((why) => {
+    (lostSignal = device.lost().then((why) => {
       if (device !== gpu) return;
       T.lost = why;
       S.running = false;
@@ -410,7 +415,7 @@ export function startTraining(wasm, firstGpu, state) {
       say(`The GPU device was lost (${why}). Training is paused; the last automatic save${T.autosaveStep !== undefined ? ` (step ${T.autosaveStep})` : ''} is intact in this browser.`, 'error');
       $('reconnect').hidden = false;
       buttons();
-    });
+    }));
   watch(gpu);
   state.debug = { loseGpu: () => gpu.destroy() };
   $('reconnect').onclick = guard(async () => {
