@@ -20,6 +20,11 @@
 //                              (overwritten)
 // The backward reads the mean and invstd that batchnorm_stats left in stats, so it must follow
 // the training forward of the same step.
+//
+// An activation that follows the batchnorm can be fused in (`act`: 0 none, 1 relu, 2 leaky relu
+// with slope `alpha`): y is then act(batchnorm(x)) and dy is the gradient with respect to that,
+// so the backward first takes dy * act'(z) with z = xhat * gamma + beta recomputed from x. That
+// saves the activation's own passes over memory (two reads and a write forward, three backward).
 
 struct Params {
     batch: u32,
@@ -29,8 +34,8 @@ struct Params {
     len: u32,
     momentum: f32,
     eps: f32,
-    _pad0: u32,
-    _pad1: u32,
+    act: u32,
+    alpha: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -62,6 +67,26 @@ fn workgroup_sum(lid: u32, v: vec2f) -> vec2f {
     // Everyone has read the total before a following call overwrites partial[0].
     workgroupBarrier();
     return total;
+}
+
+const RELU: u32 = 1u;
+const LEAKY_RELU: u32 = 2u;
+
+// As activation.wgsl: at z = 0 the negative branch is taken.
+fn act(z: f32) -> f32 {
+    switch p.act {
+        case RELU: { return max(z, 0.0); }
+        case LEAKY_RELU: { return select(p.alpha * z, z, z > 0.0); }
+        default: { return z; }
+    }
+}
+
+fn act_grad(z: f32) -> f32 {
+    switch p.act {
+        case RELU: { return select(0.0, 1.0, z > 0.0); }
+        case LEAKY_RELU: { return select(p.alpha, 1.0, z > 0.0); }
+        default: { return 1.0; }
+    }
 }
 
 // Index of the i-th of channel c's n values: i runs over (batch, spatial).
@@ -107,7 +132,7 @@ fn batchnorm_stats(@builtin(local_invocation_index) lid: u32, @builtin(workgroup
 fn batchnorm_normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
     for (var j = gid.x; j < p.len; j += nwg.x * WG) {
         let c = channel_of(j);
-        y[j] = (x[j] - stats[c]) * stats[p.channels + c] * affine[c] + affine[p.channels + c];
+        y[j] = act((x[j] - stats[c]) * stats[p.channels + c] * affine[c] + affine[p.channels + c]);
     }
 }
 
@@ -116,7 +141,7 @@ fn batchnorm_forward_eval(@builtin(global_invocation_id) gid: vec3u, @builtin(nu
     for (var j = gid.x; j < p.len; j += nwg.x * WG) {
         let c = channel_of(j);
         let xhat = (x[j] - running[c]) / sqrt(running[p.channels + c] + p.eps);
-        y[j] = affine[c] * xhat + affine[p.channels + c];
+        y[j] = act(affine[c] * xhat + affine[p.channels + c]);
     }
 }
 
@@ -126,10 +151,14 @@ fn batchnorm_backward_reduce(@builtin(local_invocation_index) lid: u32, @builtin
     let n = p.batch * p.spatial;
     let mean = stats[c];
     let invstd = stats[p.channels + c];
+    let gamma = affine[c];
+    let beta = affine[p.channels + c];
     var sums = vec2f(0.0);
     for (var i = lid; i < n; i += WG) {
         let j = at(c, i);
-        sums += vec2f(dy[j], dy[j] * (x[j] - mean) * invstd);
+        let xhat = (x[j] - mean) * invstd;
+        let g = dy[j] * act_grad(xhat * gamma + beta);
+        sums += vec2f(g, g * xhat);
     }
     let total = workgroup_sum(lid, sums);
     if (lid == 0u) {
@@ -148,7 +177,8 @@ fn batchnorm_backward_input(@builtin(global_invocation_id) gid: vec3u, @builtin(
         let c = channel_of(j);
         let invstd = stats[ch + c];
         let xhat = (x[j] - stats[c]) * invstd;
+        let g = dy[j] * act_grad(xhat * affine[c] + affine[ch + c]);
         // The last two terms: the mean and the spread depend on every x of the channel.
-        dx[j] = affine[c] * invstd / nf * (nf * dy[j] - stats[2u * ch + c] - xhat * stats[3u * ch + c]);
+        dx[j] = affine[c] * invstd / nf * (nf * g - stats[2u * ch + c] - xhat * stats[3u * ch + c]);
     }
 }

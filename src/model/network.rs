@@ -13,13 +13,15 @@ use crate::ops::adam::AdamOp;
 use crate::ops::batchnorm::{BatchNormBuffers, BatchNormGradBuffers, BatchNormOp};
 use crate::ops::conv::{ConvBuffers, ConvGradBuffers, ConvOp};
 use crate::ops::linear::{LinearBuffers, LinearGradBuffers, LinearOp};
-use crate::shape::{AdamConfig, BatchNormConfig};
+use crate::shape::{Activation, AdamConfig, BatchNormConfig};
 
 enum LayerOp {
     Linear(LinearOp),
     Conv(ConvOp),
     BatchNorm(BatchNormOp),
     Act(ActivationOp),
+    /// An activation computed by the batchnorm before it.
+    Fused,
 }
 
 /// The flat buffers of one network's parameters (or gradients, or moments): the whole, and one
@@ -144,6 +146,16 @@ impl Network {
                     })
                 }
                 LayerSpec::BatchNorm { .. } => {
+                    // A relu or leaky relu right after runs inside the batchnorm's passes: they
+                    // write the activation's output and read the activation's output gradient.
+                    let fused = match spec.layers.get(i + 1) {
+                        Some(LayerSpec::Act(a @ (Activation::Relu | Activation::LeakyRelu(_)))) => Some(*a),
+                        _ => None,
+                    };
+                    let (y, dy) = match fused {
+                        Some(_) => (outputs[i + 1].clone(), output_grads[i + 1].clone()),
+                        None => (y, dy),
+                    };
                     let io = BatchNormBuffers {
                         x,
                         affine: params.tensors[p].clone(),
@@ -161,9 +173,13 @@ impl Network {
                         &layer.batchnorm(batch),
                         bn,
                         tiles.reduce_wg,
+                        fused,
                         &io,
                         Some(&gr),
                     )?)
+                }
+                LayerSpec::Act(_) if matches!(layers.last(), Some(LayerOp::BatchNorm(b)) if b.fused.is_some()) => {
+                    LayerOp::Fused
                 }
                 LayerSpec::Act(act) => {
                     let dx = dx.expect("an activation is never first");
@@ -208,6 +224,7 @@ impl Network {
                 LayerOp::BatchNorm(b) if train => b.forward_train(sink),
                 LayerOp::BatchNorm(b) => b.forward_eval(sink),
                 LayerOp::Act(a) => a.forward(sink),
+                LayerOp::Fused => {}
             }
         }
     }
@@ -224,6 +241,7 @@ impl Network {
                 // Its input gradient needs the same reductions as its parameters' gradients.
                 LayerOp::BatchNorm(b) => b.backward(sink),
                 LayerOp::Act(a) => a.backward(sink),
+                LayerOp::Fused => {}
             }
         }
     }

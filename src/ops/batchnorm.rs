@@ -8,7 +8,7 @@
 //! holding `affine`.
 
 use crate::gpu::{Binding, Dispatch, Family, Gpu, GpuError, OpLabel, Sink, View};
-use crate::shape::{BatchNorm, BatchNormConfig};
+use crate::shape::{Activation, BatchNorm, BatchNormConfig};
 
 pub static BATCHNORM: Family = Family {
     name: "batchnorm",
@@ -36,8 +36,9 @@ struct Params {
     len: u32,
     momentum: f32,
     eps: f32,
-    _pad0: u32,
-    _pad1: u32,
+    /// The activation fused into the output: 0 none, 1 relu, 2 leaky relu (slope `alpha`).
+    act: u32,
+    alpha: f32,
 }
 
 /// The forward buffers: input, [gamma; beta], [running mean; running var] (updated by the
@@ -65,6 +66,8 @@ pub struct BatchNormOp {
     pub forward_eval: Dispatch,
     /// The per-channel sums (d_affine added into), then dx; empty without gradient buffers.
     pub backward: Vec<Dispatch>,
+    /// The activation computed in the same passes, if any.
+    pub fused: Option<Activation>,
 }
 
 fn check_len(what: &str, view: &View, len: usize) {
@@ -77,10 +80,17 @@ impl BatchNormOp {
         s: &BatchNorm,
         cfg: &BatchNormConfig,
         reduce_wg: u32,
+        fused: Option<Activation>,
         io: &BatchNormBuffers,
         grads: Option<&BatchNormGradBuffers>,
     ) -> Result<Self, GpuError> {
         let c = s.channels;
+        let (act, alpha) = match fused {
+            None => (0, 0.0),
+            Some(Activation::Relu) => (1, 0.0),
+            Some(Activation::LeakyRelu(alpha)) => (2, alpha),
+            Some(other) => panic!("batchnorm fuses relu and leaky relu only, not {other:?}"),
+        };
         check_len("x", &io.x, s.len());
         check_len("y", &io.y, s.len());
         check_len("affine", &io.affine, 2 * c);
@@ -100,8 +110,8 @@ impl BatchNormOp {
             len: s.len() as u32,
             momentum: cfg.momentum,
             eps: cfg.eps,
-            _pad0: 0,
-            _pad1: 0,
+            act,
+            alpha,
         };
         let uniform = gpu.uniform("batchnorm params", &params);
         let stats = gpu.zeros("batchnorm stats", 4 * c);
@@ -149,7 +159,7 @@ impl BatchNormOp {
             ],
             None => Vec::new(),
         };
-        Ok(BatchNormOp { forward_train, forward_eval, backward })
+        Ok(BatchNormOp { forward_train, forward_eval, backward, fused })
     }
 
     /// y from the batch statistics; the running statistics are updated.

@@ -6,7 +6,7 @@ use webgan::gpu::Gpu;
 use webgan::ops::batchnorm::{BatchNormBuffers, BatchNormGradBuffers, BatchNormOp};
 use webgan::ops::submit;
 use webgan::reference;
-use webgan::shape::{BatchNorm, BatchNormConfig};
+use webgan::shape::{Activation, BatchNorm, BatchNormConfig};
 
 pub const BATCHNORM_CASES: &[BatchNorm] = &[
     // One value per channel: the biased variance (0) stands in for the unbiased one.
@@ -21,15 +21,23 @@ pub const BATCHNORM_CASES: &[BatchNorm] = &[
     BatchNorm { batch: 16, channels: 2, spatial: 33 * 33 },
 ];
 
+/// The activation `act` applied to `y`, if any.
+fn then(act: Option<Activation>, y: Vec<f32>) -> Vec<f32> {
+    act.map_or(y.clone(), |a| reference::activation_forward(a, &y))
+}
+
 fn plus(a: &[f32], b: &[f32]) -> Vec<f32> {
     a.iter().zip(b).map(|(a, b)| a + b).collect()
 }
 
 pub async fn check_batchnorm(gpu: &Gpu) {
     let cfg = BatchNormConfig::default();
-    // Each case with the CPU adapters' small reduction workgroup and the GPUs' full one.
+    // Each case with the CPU adapters' small reduction workgroup and the GPUs' full one, and
+    // plain or with an activation fused in (checked against batchnorm, then the activation).
+    let acts = [None, Some(Activation::Relu), Some(Activation::LeakyRelu(0.2))];
     let cases = BATCHNORM_CASES.iter().flat_map(|s| [(s, 16), (s, 256)]);
     for (i, (s, reduce_wg)) in cases.enumerate() {
+        let fused = acts[i % acts.len()];
         let c = s.channels;
         let mut rng = Rng::new(400 + i as u64);
         // Channel means well away from zero, so a one-pass variance would show.
@@ -55,22 +63,29 @@ pub async fn check_batchnorm(gpu: &Gpu) {
             dx: gpu.zeros("dx", s.len()),
             d_affine: gpu.upload("d_affine", &d_affine0),
         };
-        report(&format!("batchnorm {s:?}, reductions in {reduce_wg}-thread workgroups"));
+        report(&format!("batchnorm {s:?}, reductions in {reduce_wg}-thread workgroups, fused {fused:?}"));
 
         // Eval first, from an op built without gradients, while the running stats are the initial ones.
-        let eval = BatchNormOp::new(gpu, s, &cfg, reduce_wg, &io, None).unwrap();
+        let eval = BatchNormOp::new(gpu, s, &cfg, reduce_wg, fused, &io, None).unwrap();
         submit(gpu, "batchnorm eval check", |pass| eval.forward_eval(pass));
-        let want_eval = reference::batchnorm_forward_eval(s, &cfg, &x, &gamma, &beta, &running_mean, &running_var);
+        let want_eval =
+            then(fused, reference::batchnorm_forward_eval(s, &cfg, &x, &gamma, &beta, &running_mean, &running_var));
         report(&compare("batchnorm", "  y (eval)", &gpu.read(&io.y).await.unwrap(), &want_eval));
 
-        let op = BatchNormOp::new(gpu, s, &cfg, reduce_wg, &io, Some(&grads)).unwrap();
+        let op = BatchNormOp::new(gpu, s, &cfg, reduce_wg, fused, &io, Some(&grads)).unwrap();
         submit(gpu, "batchnorm check", |pass| {
             op.forward_train(pass);
             op.backward(pass);
         });
         let (want_y, saved) =
             reference::batchnorm_forward_train(s, &cfg, &x, &gamma, &beta, &mut running_mean, &mut running_var);
-        let want = reference::batchnorm_backward(s, &x, &gamma, &saved, &dy);
+        // dy is the gradient with respect to the activation's output.
+        let dz = match fused {
+            Some(act) => reference::activation_backward(act, &want_y, &dy),
+            None => dy.clone(),
+        };
+        let want_y = then(fused, want_y);
+        let want = reference::batchnorm_backward(s, &x, &gamma, &saved, &dz);
         report(&compare("batchnorm", "  y", &gpu.read(&io.y).await.unwrap(), &want_y));
         report(&compare(
             "batchnorm",
