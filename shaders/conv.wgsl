@@ -53,6 +53,10 @@ const TM: u32 = 4u;
 const TN: u32 = 4u;
 const WG_M: u32 = 4u;
 const WG_N: u32 = 16u;
+// conv_gather: the stride and the taps per stride phase (ceil(kernel / stride)), rewritten per
+// layer too, so the tap loops unroll and the index arithmetic divides by a constant.
+const S: u32 = 2u;
+const KU: u32 = 2u;
 
 fn bias_at(m: u32) -> f32 {
     if (p.has_bias != 0u) {
@@ -137,7 +141,7 @@ fn conv_direct(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
 // reduction (co, u, v).
 @compute @workgroup_size(WG_N, WG_M, 1)
 fn conv_gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-    let s = p.stride;
+    let s = S;
     let rh = wid.z / s;
     let rw = wid.z % s;
     let ih_first = (rh + s - p.pad % s) % s;
@@ -182,23 +186,26 @@ fn conv_gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
     for (var co = 0u; co < p.c_out; co++) {
         let w_co = co * p.c_in * kk;
         let dy_co = co * hw_out;
-        for (var u = 0u; u < nu; u++) {
-            let kh = rh + s * u;
-            for (var v = 0u; v < nv; v++) {
-                let kw = rw + s * v;
-                var a: array<f32, TM>;
-                for (var i = 0u; i < TM; i++) { // unroll
-                    a[i] = lhs[w_co + w_row[i] + kh * p.kernel + kw];
-                }
-                for (var j = 0u; j < TN; j++) { // unroll
-                    let oh = oh0[j] - i32(u);
-                    let ow = ow0[j] - i32(v);
-                    var b = 0.0;
-                    if (u32(oh) < p.h_out && u32(ow) < p.w_out) {
-                        b = rhs[dy_base[j] + dy_co + u32(oh) * p.w_out + u32(ow)];
-                    }
+        for (var u = 0u; u < KU; u++) { // unroll
+            for (var v = 0u; v < KU; v++) { // unroll
+                // A phase has fewer taps than KU when the stride does not divide the kernel.
+                if (u < nu && v < nv) {
+                    let kh = rh + s * u;
+                    let kw = rw + s * v;
+                    var a: array<f32, TM>;
                     for (var i = 0u; i < TM; i++) { // unroll
-                        acc[i][j] = fma(a[i], b, acc[i][j]);
+                        a[i] = lhs[w_co + w_row[i] + kh * p.kernel + kw];
+                    }
+                    for (var j = 0u; j < TN; j++) { // unroll
+                        let oh = oh0[j] - i32(u);
+                        let ow = ow0[j] - i32(v);
+                        var b = 0.0;
+                        if (u32(oh) < p.h_out && u32(ow) < p.w_out) {
+                            b = rhs[dy_base[j] + dy_co + u32(oh) * p.w_out + u32(ow)];
+                        }
+                        for (var i = 0u; i < TM; i++) { // unroll
+                            acc[i][j] = fma(a[i], b, acc[i][j]);
+                        }
                     }
                 }
             }

@@ -1,5 +1,5 @@
 //! Every file in shaders/ parses and validates with naga, as written and with every tile shape
-//! the adapters use (no GPU needed).
+//! and conv geometry the adapters use (no GPU needed).
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::path::Path;
@@ -36,5 +36,12 @@ fn tiled_shaders_validate_with_every_tile_shape() {
         for (name, source) in gemms {
             validate(&format!("{name} with {tiles}"), &specialize(source, &tiles.consts()));
         }
+    }
+    // conv.wgsl's gather also compiles in the stride and the taps per stride phase: 5x5 stride 2
+    // has phases of 3 and of 2 taps, 3x3 stride 1 one phase with all of them.
+    let conv = include_str!("../shaders/conv.wgsl");
+    for (k, s) in [(5u32, 2u32), (4, 2), (3, 1), (1, 1), (2, 3)] {
+        let consts = [Tiles::CANDIDATES[0].consts().as_slice(), &[("S", s), ("KU", k.div_ceil(s))]].concat();
+        validate(&format!("conv.wgsl with kernel {k}, stride {s}"), &specialize(conv, &consts));
     }
 }

@@ -103,7 +103,10 @@ fn dispatch(
             out.expect("output").binding(),
         ],
     );
-    Ok(Dispatch { pipeline: gpu.kernel(&CONV, entry, &tiles.consts()), bind_group, grid })
+    // conv_gather also compiles in the stride and its taps per phase (see conv.wgsl).
+    let (k, s) = (params.kernel, params.stride);
+    let consts = [tiles.consts().as_slice(), &[("S", s), ("KU", k.div_ceil(s))]].concat();
+    Ok(Dispatch { pipeline: gpu.kernel(&CONV, entry, &consts), bind_group, grid })
 }
 
 /// y = conv2d(x, w) + bias, for the geometry `g` (conv2d forward; conv_transpose2d d_input).
