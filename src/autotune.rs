@@ -72,10 +72,12 @@ pub async fn autotune(gpu: &Gpu, candidates: &[Tiles], log: &mut dyn FnMut(Strin
 }
 
 /// The probe problems: D's middle conv of mnist32 (4x4, stride 2) and a square product, at a
-/// size that takes tens of milliseconds on the adapter's class (CPU adapters are ~100x slower).
+/// size that takes tens to hundreds of milliseconds on the adapter's class (CPU adapters are
+/// ~100x slower). At batch 16 on lavapipe the conv picked shapes that were slower at the
+/// training batch of 64, so CPU adapters probe at 64.
 fn probes(info: &wgpu::AdapterInfo) -> (Layer, Layer) {
     let (batch, n) = match info.device_type {
-        wgpu::DeviceType::Cpu => (16, 256),
+        wgpu::DeviceType::Cpu => (64, 256),
         _ => (256, 2048),
     };
     let conv = Conv2d { batch, c_in: 32, c_out: 64, h_in: 16, w_in: 16, kernel: 4, stride: 2, pad: 1 };
