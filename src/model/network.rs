@@ -147,7 +147,8 @@ impl Network {
                 }
                 LayerSpec::BatchNorm { .. } => {
                     // A relu or leaky relu right after runs inside the batchnorm's passes: they
-                    // write the activation's output and read the activation's output gradient.
+                    // write the activation's output and read the activation's output gradient
+                    // (the batchnorm's own output buffers then go unused).
                     let fused = match spec.layers.get(i + 1) {
                         Some(LayerSpec::Act(a @ (Activation::Relu | Activation::LeakyRelu(_)))) => Some(*a),
                         _ => None,
