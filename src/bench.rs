@@ -67,10 +67,10 @@ pub fn step_configs() -> Vec<(&'static str, ModelConfig)> {
     ]
 }
 
-/// Mean time of `reps` whole training steps of `cfg` (after a warm-up step), as a row whose
+/// Mean time of `reps` whole training steps of `trainer` (after a warm-up step), as a row whose
 /// pass is "train step".
-pub async fn bench_step(gpu: &Gpu, name: &str, cfg: &ModelConfig, tiles: &Tuning, reps: u32) -> Result<Row, GpuError> {
-    let mut trainer = Trainer::new(gpu, cfg, tiles)?;
+pub async fn bench_step(gpu: &Gpu, name: &str, trainer: &mut Trainer, reps: u32) -> Result<Row, GpuError> {
+    let cfg = trainer.cfg.clone();
     let mut rng = Rng::new(1);
     let real: Vec<u8> = (0..cfg.batch * cfg.image_len()).map(|_| rng.below(256) as u8).collect();
     let z = normal_z(&mut rng, cfg.batch, cfg.z_dim);
@@ -82,25 +82,20 @@ pub async fn bench_step(gpu: &Gpu, name: &str, cfg: &ModelConfig, tiles: &Tuning
     }
     gpu.finish().await?;
     let ms = (now_ms() - t0) / reps as f64;
-    Ok(Row { layer: name.to_string(), pass: "train step", ms, gflops: step_flops(cfg) / ms / 1e6, images: cfg.batch })
+    Ok(Row { layer: name.to_string(), pass: "train step", ms, gflops: step_flops(&cfg) / ms / 1e6, images: cfg.batch })
 }
 
-/// Where a step of `cfg` spends its time, op by op: each op's dispatches (all layers, all three
-/// passes of D) timed together as one submission, after one whole step. Rows in the order the
-/// ops first appear in the step, then the sum and the number of dispatches per step.
+/// Where a step of `trainer` (one that has stepped, so every buffer holds real values) spends
+/// its time, op by op: each op's dispatches (all layers, all three passes of D) timed together
+/// as one submission. Rows in the order the ops first appear in the step, then the sum and the
+/// number of dispatches per step.
 pub async fn profile_step(
     gpu: &Gpu,
     name: &str,
-    cfg: &ModelConfig,
-    tiles: &Tuning,
+    trainer: &Trainer,
     reps: u32,
     out: &mut dyn FnMut(Row),
 ) -> Result<(), GpuError> {
-    let mut trainer = Trainer::new(gpu, cfg, tiles)?;
-    let mut rng = Rng::new(1);
-    let real: Vec<u8> = (0..cfg.batch * cfg.image_len()).map(|_| rng.below(256) as u8).collect();
-    trainer.step(gpu, &real, &normal_z(&mut rng, cfg.batch, cfg.z_dim));
-    gpu.finish().await?;
     let listing = trainer.listing();
     let mut ops: Vec<(&'static str, f64, Vec<&Dispatch>)> = Vec::new();
     for (label, d) in &listing.0 {
@@ -266,8 +261,9 @@ pub async fn run_steps(
 ) -> Result<(), GpuError> {
     for (name, cfg) in step_configs() {
         if name.contains(filter) {
-            out(bench_step(gpu, name, &cfg, tiles, reps).await?);
-            profile_step(gpu, name, &cfg, tiles, reps, out).await?;
+            let mut trainer = Trainer::new(gpu, &cfg, tiles)?;
+            out(bench_step(gpu, name, &mut trainer, reps).await?);
+            profile_step(gpu, name, &trainer, reps, out).await?;
         }
     }
     Ok(())

@@ -43,8 +43,16 @@ fn seed_layers_at_batch_64_fit_default_limits() {
                 dx: gpu.zeros("dx", s.len()),
                 d_affine: gpu.zeros("d_affine", 2 * channels),
             };
-            let op = BatchNormOp::new(&gpu, &s, &BatchNormConfig::default(), gpu.tuning().reduce_wg, None, &io, Some(&grads))
-                .unwrap();
+            let op = BatchNormOp::new(
+                &gpu,
+                &s,
+                &BatchNormConfig::default(),
+                gpu.tuning().reduce_wg,
+                None,
+                &io,
+                Some(&grads),
+            )
+            .unwrap();
             op.forward_train(&mut pass);
             op.forward_eval(&mut pass);
             op.backward(&mut pass);

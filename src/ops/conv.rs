@@ -258,15 +258,8 @@ impl ConvOp {
             }
             backward_params = weight_grad(gpu, g, tiles, &gr.dy, &io.x, &gr.dw)?;
             if let Some(db) = &gr.db {
-                backward_params.push(channel_sum(
-                    gpu,
-                    tiles.reduce_wg,
-                    g.batch,
-                    g.c_out,
-                    g.h_out() * g.w_out(),
-                    &gr.dy,
-                    db,
-                )?);
+                let pixels = g.h_out() * g.w_out();
+                backward_params.push(channel_sum(gpu, tiles.reduce_wg, g.batch, g.c_out, pixels, &gr.dy, db)?);
             }
         }
         Ok(ConvOp { forward, backward_input, backward_params, flops: g.flops(), transposed: false })
@@ -288,15 +281,8 @@ impl ConvOp {
             }
             backward_params = weight_grad(gpu, &adj, tiles, &io.x, &gr.dy, &gr.dw)?;
             if let Some(db) = &gr.db {
-                backward_params.push(channel_sum(
-                    gpu,
-                    tiles.reduce_wg,
-                    g.batch,
-                    g.c_out,
-                    g.h_out() * g.w_out(),
-                    &gr.dy,
-                    db,
-                )?);
+                let pixels = g.h_out() * g.w_out();
+                backward_params.push(channel_sum(gpu, tiles.reduce_wg, g.batch, g.c_out, pixels, &gr.dy, db)?);
             }
         }
         Ok(ConvOp { forward, backward_input, backward_params, flops: g.flops(), transposed: true })

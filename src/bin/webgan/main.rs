@@ -35,6 +35,7 @@ mod cli {
     use std::path::PathBuf;
     use webgan::autotune::{tune, FileCache};
     use webgan::gpu::{Gpu, Tiles, Tuning};
+    use webgan::model::{KernelForm, Kind, ModelConfig};
 
     /// The default adapter with its kernels tuned: from the cache, or measured once (seconds).
     pub fn open_tuned_gpu() -> Result<Gpu, String> {
@@ -43,7 +44,6 @@ mod cli {
             .map_err(|e| e.to_string())?;
         Ok(gpu)
     }
-    use webgan::model::{KernelForm, Kind, ModelConfig};
 
     #[derive(Parser)]
     #[command(name = "webgan-cli", about = "A DCGAN on WebGPU, natively through wgpu")]
