@@ -15,6 +15,10 @@
 // read neighbouring pixels (coalesced on GPUs, contiguous SIMD lanes on CPU adapters).
 // No workgroup memory: on CPU adapters register tiles alone measured 2-3x faster.
 //
+// The operand each GEMM gathers from (x, or dy for conv_gather) is read from a zero-bordered
+// copy that conv_pad makes, wide enough that every tap lands inside it: the inner loops then
+// load without bounds checks, and a tap's offset is the same for all of a thread's columns.
+//
 // d_input is overwritten; d_weight is ADDED into (gradients are zeroed once per step).
 
 struct Params {
@@ -35,17 +39,18 @@ struct Params {
     split_len: u32,
     // conv_weight_grad_reduce: number of d_weight elements.
     out_len: u32,
-    _pad0: u32,
-    _pad1: u32,
+    // conv_gather: rows and columns of the padded dy (KU - 1 zeros before the data).
+    dy_h: u32,
+    dy_w: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 // conv_direct: w.  conv_gather: w.  conv_weight_grad: dy.  conv_weight_grad_reduce: partials.
 @group(0) @binding(1) var<storage, read> lhs: array<f32>;
-// conv_direct: x.  conv_gather: dy.  conv_weight_grad: x.
+// conv_direct: padded x.  conv_gather: padded dy.  conv_weight_grad: padded x.  conv_pad: src.
 @group(0) @binding(2) var<storage, read> rhs: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-// conv_direct: y.  conv_gather: dx.  conv_weight_grad: d_weight or partials.
+// conv_direct: y.  conv_gather: dx.  conv_weight_grad: d_weight or partials.  conv_pad: dst.
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 // Tile shape; the host rewrites these lines per adapter (see gpu::specialize).
@@ -70,7 +75,9 @@ fn bias_at(m: u32) -> f32 {
 @compute @workgroup_size(WG_N, WG_M, 1)
 fn conv_direct(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
     let hw_out = p.h_out * p.w_out;
-    let hw_in = p.h_in * p.w_in;
+    // x is padded by `pad` on every side.
+    let w_x = p.w_in + 2u * p.pad;
+    let hw_x = (p.h_in + 2u * p.pad) * w_x;
     let cols = p.batch * hw_out;
     let kdim = p.c_in * p.kernel * p.kernel;
     let row0 = (wid.y * WG_M + lid.y) * TM;
@@ -79,14 +86,10 @@ fn conv_direct(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
     // Where each column's receptive field starts. Columns past the end are clamped to the
     // last one: they compute a duplicate that is never stored, keeping the loop branch-free.
     var x_base: array<u32, TN>;
-    var ih0: array<i32, TN>;
-    var iw0: array<i32, TN>;
     for (var j = 0u; j < TN; j++) { // unroll
         let col = min(col0 + j * WG_N, cols - 1u);
         let r = col % hw_out;
-        x_base[j] = (col / hw_out) * p.c_in * hw_in;
-        ih0[j] = i32((r / p.w_out) * p.stride) - i32(p.pad);
-        iw0[j] = i32((r % p.w_out) * p.stride) - i32(p.pad);
+        x_base[j] = (col / hw_out) * p.c_in * hw_x + ((r / p.w_out) * w_x + r % p.w_out) * p.stride;
     }
     var w_row: array<u32, TM>;
     for (var i = 0u; i < TM; i++) { // unroll
@@ -97,19 +100,14 @@ fn conv_direct(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
     var k = 0u;
     for (var ci = 0u; ci < p.c_in; ci++) {
         for (var kh = 0u; kh < p.kernel; kh++) {
+            let x_row = ci * hw_x + kh * w_x;
             for (var kw = 0u; kw < p.kernel; kw++) {
                 var a: array<f32, TM>;
                 for (var i = 0u; i < TM; i++) { // unroll
                     a[i] = lhs[w_row[i] + k];
                 }
                 for (var j = 0u; j < TN; j++) { // unroll
-                    let ih = ih0[j] + i32(kh);
-                    let iw = iw0[j] + i32(kw);
-                    var b = 0.0;
-                    // Negative coordinates wrap to huge unsigned values: one compare per axis.
-                    if (u32(ih) < p.h_in && u32(iw) < p.w_in) {
-                        b = rhs[x_base[j] + ci * hw_in + u32(ih) * p.w_in + u32(iw)];
-                    }
+                    let b = rhs[x_base[j] + x_row + kw];
                     for (var i = 0u; i < TM; i++) { // unroll
                         acc[i][j] = fma(a[i], b, acc[i][j]);
                     }
@@ -138,7 +136,7 @@ fn conv_direct(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
 // (ih + pad) % stride == rh only meet kernel rows kh = rh + stride*u, so no multiply is wasted
 // on the zeros a transposed convolution would otherwise insert between pixels.
 // GEMM per phase: rows ci (C_in), columns (n, t, tw) with ih = ih_first + stride*t,
-// reduction (co, u, v).
+// reduction (co, u, v). dy is padded: KU - 1 zeros before each axis, dy_h x dy_w in all.
 @compute @workgroup_size(WG_N, WG_M, 1)
 fn conv_gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
     let s = S;
@@ -163,19 +161,19 @@ fn conv_gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
     // oh = t + oh_base - u (ih_first + pad - rh is a non-negative multiple of s).
     let oh_base = i32((ih_first + p.pad - rh) / s);
     let ow_base = i32((iw_first + p.pad - rw) / s);
-    let hw_out = p.h_out * p.w_out;
+    let hw_dy = p.dy_h * p.dy_w;
     let kk = p.kernel * p.kernel;
     let row0 = (wid.y * WG_M + lid.y) * TM;
 
+    // Where each column's tap (u, v) = (0, 0) is in the padded dy; tap (u, v) is u rows and
+    // v columns before it.
     var dy_base: array<u32, TN>;
-    var oh0: array<i32, TN>;
-    var ow0: array<i32, TN>;
     for (var j = 0u; j < TN; j++) { // unroll
         let col = min(col0 + j * WG_N, cols - 1u);
         let r = col % hwp;
-        dy_base[j] = (col / hwp) * p.c_out * hw_out;
-        oh0[j] = i32(r / wp) + oh_base;
-        ow0[j] = i32(r % wp) + ow_base;
+        let oh = u32(i32(r / wp) + oh_base) + KU - 1u;
+        let ow = u32(i32(r % wp) + ow_base) + KU - 1u;
+        dy_base[j] = (col / hwp) * p.c_out * hw_dy + oh * p.dy_w + ow;
     }
     var w_row: array<u32, TM>;
     for (var i = 0u; i < TM; i++) { // unroll
@@ -185,7 +183,7 @@ fn conv_gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
     var acc: array<array<f32, TN>, TM>;
     for (var co = 0u; co < p.c_out; co++) {
         let w_co = co * p.c_in * kk;
-        let dy_co = co * hw_out;
+        let dy_co = co * hw_dy;
         for (var u = 0u; u < KU; u++) { // unroll
             for (var v = 0u; v < KU; v++) { // unroll
                 // A phase has fewer taps than KU when the stride does not divide the kernel.
@@ -196,13 +194,9 @@ fn conv_gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
                     for (var i = 0u; i < TM; i++) { // unroll
                         a[i] = lhs[w_co + w_row[i] + kh * p.kernel + kw];
                     }
+                    let tap = dy_co - u * p.dy_w - v;
                     for (var j = 0u; j < TN; j++) { // unroll
-                        let oh = oh0[j] - i32(u);
-                        let ow = ow0[j] - i32(v);
-                        var b = 0.0;
-                        if (u32(oh) < p.h_out && u32(ow) < p.w_out) {
-                            b = rhs[dy_base[j] + dy_co + u32(oh) * p.w_out + u32(ow)];
-                        }
+                        let b = rhs[dy_base[j] + tap];
                         for (var i = 0u; i < TM; i++) { // unroll
                             acc[i][j] = fma(a[i], b, acc[i][j]);
                         }
@@ -234,21 +228,20 @@ fn conv_gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
 @compute @workgroup_size(WG_N, WG_M, 1)
 fn conv_weight_grad(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
     let hw_out = p.h_out * p.w_out;
-    let hw_in = p.h_in * p.w_in;
+    // x is padded by `pad` on every side.
+    let w_x = p.w_in + 2u * p.pad;
+    let hw_x = (p.h_in + 2u * p.pad) * w_x;
     let kk = p.kernel * p.kernel;
     let cols = p.c_in * kk;
     let rows = p.c_out;
     let row0 = (wid.y * WG_M + lid.y) * TM;
     let col0 = wid.x * WG_N * TN + lid.x;
 
+    // Where column (ci, kh, kw) reads, relative to the receptive field's corner.
     var x_off: array<u32, TN>;
-    var kh_: array<i32, TN>;
-    var kw_: array<i32, TN>;
     for (var j = 0u; j < TN; j++) { // unroll
         let col = min(col0 + j * WG_N, cols - 1u);
-        x_off[j] = (col / kk) * hw_in;
-        kh_[j] = i32((col % kk) / p.kernel);
-        kw_[j] = i32(col % p.kernel);
+        x_off[j] = (col / kk) * hw_x + ((col % kk) / p.kernel) * w_x + col % p.kernel;
     }
     var dy_row: array<u32, TM>;
     for (var i = 0u; i < TM; i++) { // unroll
@@ -264,20 +257,13 @@ fn conv_weight_grad(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup
     var acc: array<array<f32, TN>, TM>;
     for (var r = r0; r < r1; r++) {
         let dy_n = n * p.c_out * hw_out + oh * p.w_out + ow;
-        let x_n = n * p.c_in * hw_in;
-        let ihb = i32(oh * p.stride) - i32(p.pad);
-        let iwb = i32(ow * p.stride) - i32(p.pad);
+        let x_corner = n * p.c_in * hw_x + (oh * w_x + ow) * p.stride;
         var a: array<f32, TM>;
         for (var i = 0u; i < TM; i++) { // unroll
             a[i] = lhs[dy_n + dy_row[i]];
         }
         for (var j = 0u; j < TN; j++) { // unroll
-            let ih = ihb + kh_[j];
-            let iw = iwb + kw_[j];
-            var b = 0.0;
-            if (u32(ih) < p.h_in && u32(iw) < p.w_in) {
-                b = rhs[x_n + x_off[j] + u32(ih) * p.w_in + u32(iw)];
-            }
+            let b = rhs[x_corner + x_off[j]];
             for (var i = 0u; i < TM; i++) { // unroll
                 acc[i][j] = fma(a[i], b, acc[i][j]);
             }
@@ -320,5 +306,22 @@ fn conv_weight_grad_reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(n
             sum += lhs[z * p.out_len + i];
         }
         out[i] += sum;
+    }
+}
+
+// The zero-bordered copies the GEMMs gather from: out[n, c, pad + y, pad + x] = lhs[n, c, y, x]
+// for lhs [batch, c_in, h_in, w_in] and out [batch, c_in, h_out, w_out]. Only the interior is
+// written; the border stays the zeros the buffer was created with. One thread per row: integer
+// division is scalar on CPU adapters, so it is done per row, not per value.
+@compute @workgroup_size(256)
+fn conv_pad(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let rows = p.batch * p.c_in * p.h_in;
+    for (var row = gid.x; row < rows; row += nwg.x * 256u) {
+        let plane = row / p.h_in;
+        let src = row * p.w_in;
+        let dst = (plane * p.h_out + p.pad + row % p.h_in) * p.w_out + p.pad;
+        for (var x = 0u; x < p.w_in; x++) {
+            out[dst + x] = lhs[src + x];
+        }
     }
 }

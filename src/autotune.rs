@@ -48,15 +48,15 @@ pub async fn autotune(gpu: &Gpu, candidates: &[Tiles], log: &mut dyn FnMut(Strin
         let uniform = Tuning::uniform(tiles, reduce_wg);
         let c = build(gpu, &conv, &uniform)?;
         let l = build(gpu, &linear, &uniform)?;
-        let backward_input = c.backward_input.as_ref().expect("the probe conv has an input gradient");
-        let linear_passes: Vec<&Dispatch> =
-            [&l.forward].into_iter().chain(&l.backward_input).chain(&l.backward_params).collect();
-        let conv_weight: Vec<&Dispatch> = c.backward_params.iter().collect();
+        assert!(!c.backward_input.is_empty(), "the probe conv has an input gradient");
+        fn refs<'a>(v: &[&'a Vec<Dispatch>]) -> Vec<&'a Dispatch> {
+            v.iter().flat_map(|d| d.iter()).collect()
+        }
         let ms = [
-            fastest(gpu, &linear_passes).await?,
-            fastest(gpu, &[&c.forward]).await?,
-            fastest(gpu, &[backward_input]).await?,
-            fastest(gpu, &conv_weight).await?,
+            fastest(gpu, &refs(&[&l.forward, &l.backward_input, &l.backward_params])).await?,
+            fastest(gpu, &refs(&[&c.forward])).await?,
+            fastest(gpu, &refs(&[&c.backward_input])).await?,
+            fastest(gpu, &refs(&[&c.backward_params])).await?,
         ];
         log(format!(
             "  {tiles}: linear {:.1} ms, conv forward {:.1}, conv d_input {:.1}, conv d_weight {:.1}",

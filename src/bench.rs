@@ -185,10 +185,12 @@ fn filled(gpu: &Gpu, label: &str, len: usize, seed: u32) -> View {
     gpu.upload(label, &data)
 }
 
-/// A layer's dispatches over buffers of its own (inputs filled with values in [-1, 1)).
+/// A layer's dispatches over buffers of its own (inputs filled with values in [-1, 1)). A
+/// conv's padding passes go with the forward and d_input that feed d_weight too, as in a step.
 pub struct Passes {
-    pub forward: Dispatch,
-    pub backward_input: Option<Dispatch>,
+    pub forward: Vec<Dispatch>,
+    /// Empty when the layer has no input gradient.
+    pub backward_input: Vec<Dispatch>,
     pub backward_params: Vec<Dispatch>,
 }
 
@@ -211,23 +213,25 @@ pub fn build(gpu: &Gpu, layer: &Layer, tiles: &Tuning) -> Result<Passes, GpuErro
         dw: gpu.zeros("dw", w_len),
         db: Some(gpu.zeros("db", c_out)),
     };
-    let (forward, backward_input, backward_params) = match layer {
-        Layer::Conv(g) => {
-            let op = ConvOp::conv2d(gpu, g, tiles, &io, Some(&grads))?;
-            (op.forward, op.backward_input, op.backward_params)
-        }
-        Layer::ConvTranspose(g) => {
-            let op = ConvOp::conv_transpose2d(gpu, g, tiles, &io, Some(&grads))?;
-            (op.forward, op.backward_input, op.backward_params)
-        }
+    let conv = |op: ConvOp| Passes {
+        forward: op.pad_forward.into_iter().chain([op.forward]).collect(),
+        backward_input: op.backward_input.map(|d| op.pad_backward.into_iter().chain([d]).collect()).unwrap_or_default(),
+        backward_params: op.backward_params,
+    };
+    Ok(match layer {
+        Layer::Conv(g) => conv(ConvOp::conv2d(gpu, g, tiles, &io, Some(&grads))?),
+        Layer::ConvTranspose(g) => conv(ConvOp::conv_transpose2d(gpu, g, tiles, &io, Some(&grads))?),
         Layer::Linear(g) => {
             let lio = LinearBuffers { x: io.x, w: io.w, bias: io.bias, y: io.y };
             let lgr = LinearGradBuffers { dy: grads.dy, dx: grads.dx, dw: grads.dw, db: grads.db };
             let op = LinearOp::new(gpu, g, tiles, &lio, Some(&lgr))?;
-            (op.forward, op.backward_input, op.backward_params)
+            Passes {
+                forward: vec![op.forward],
+                backward_input: op.backward_input.into_iter().collect(),
+                backward_params: op.backward_params,
+            }
         }
-    };
-    Ok(Passes { forward, backward_input, backward_params })
+    })
 }
 
 /// Times forward, d_input and d_params of `layer`; rows go to `out` as they are measured.
@@ -242,12 +246,14 @@ pub async fn bench_layer(
     let Passes { forward, backward_input, backward_params } = build(gpu, layer, tiles)?;
     let flops = layer.flops();
     let mut row = |pass, ms: f64| out(Row { layer: name.to_string(), pass, ms, gflops: flops / ms / 1e6, images: 0 });
-    row("forward", time(gpu, &[&forward], reps).await?);
-    if let Some(d) = &backward_input {
-        row("d_input", time(gpu, &[d], reps).await?);
+    fn refs(v: &[Dispatch]) -> Vec<&Dispatch> {
+        v.iter().collect()
     }
-    let params: Vec<&Dispatch> = backward_params.iter().collect();
-    row("d_weight+bias", time(gpu, &params, reps).await?);
+    row("forward", time(gpu, &refs(&forward), reps).await?);
+    if !backward_input.is_empty() {
+        row("d_input", time(gpu, &refs(&backward_input), reps).await?);
+    }
+    row("d_weight+bias", time(gpu, &refs(&backward_params), reps).await?);
     Ok(())
 }
 

@@ -4,6 +4,9 @@
 //! is that conv's input gradient, its input gradient is that conv's forward, and its weight
 //! gradient is that conv's weight gradient with x and dy swapped. So both layers are built from
 //! the same three GEMM kernels over the conv2d geometry.
+//!
+//! Each GEMM gathers from a zero-bordered copy of x or dy (conv_pad), so its inner loop needs
+//! no bounds checks. The copy of x that the forward makes is the one d_weight reads later.
 
 use super::util::channel_sum;
 use crate::gpu::{Binding, Dispatch, Family, Gpu, GpuError, OpLabel, Sink, Tiles, Tuning, View};
@@ -33,8 +36,8 @@ struct Params {
     splits: u32,
     split_len: u32,
     out_len: u32,
-    _pad0: u32,
-    _pad1: u32,
+    dy_h: u32,
+    dy_w: u32,
 }
 
 impl Params {
@@ -54,8 +57,8 @@ impl Params {
             splits: 1,
             split_len: 0,
             out_len: 0,
-            _pad0: 0,
-            _pad1: 0,
+            dy_h: 0,
+            dy_w: 0,
         }
     }
 }
@@ -82,7 +85,7 @@ fn grid(gpu: &Gpu, what: &str, cols: usize, rows: usize, tiles: &Tiles) -> Resul
 fn dispatch(
     gpu: &Gpu,
     entry: &str,
-    tiles: &Tiles,
+    consts: &[(&str, u32)],
     params: &Params,
     views: [Option<&View>; 4],
     grid: [u32; 3],
@@ -103,68 +106,134 @@ fn dispatch(
             out.expect("output").binding(),
         ],
     );
-    // conv_gather also compiles in the stride and its taps per phase (see conv.wgsl).
-    let (k, s) = (params.kernel, params.stride);
-    let consts = [tiles.consts().as_slice(), &[("S", s), ("KU", k.div_ceil(s))]].concat();
-    Ok(Dispatch { pipeline: gpu.kernel(&CONV, entry, &consts), bind_group, grid })
+    Ok(Dispatch { pipeline: gpu.kernel(&CONV, entry, consts), bind_group, grid })
 }
 
-/// y = conv2d(x, w) + bias, for the geometry `g` (conv2d forward; conv_transpose2d d_input).
+/// The GEMM kernels' constants: the tile shape, and for conv_gather the stride and its taps
+/// per stride phase (see conv.wgsl).
+fn gemm_consts(tiles: &Tiles, g: &Conv2d) -> Vec<(&'static str, u32)> {
+    let (k, s) = (g.kernel as u32, g.stride as u32);
+    [tiles.consts().as_slice(), &[("S", s), ("KU", k.div_ceil(s))]].concat()
+}
+
+/// A zero-bordered copy of `src` ([batch, c, h, w]) as [batch, c, h_to, w_to] with the data
+/// from row and column `lo`, and the conv_pad pass that refreshes its interior. Without a
+/// border there is no copy: the GEMM reads `src` itself.
+fn padded(
+    gpu: &Gpu,
+    src: &View,
+    [batch, c, h, w]: [usize; 4],
+    lo: usize,
+    [h_to, w_to]: [usize; 2],
+) -> Result<(Option<Dispatch>, View), GpuError> {
+    check_len("conv_pad src", src, batch * c * h * w);
+    if (lo, h_to, w_to) == (0, h, w) {
+        return Ok((None, src.clone()));
+    }
+    let dst = gpu.zeros("conv padded operand", batch * c * h_to * w_to);
+    let mut params: Params = bytemuck::Zeroable::zeroed();
+    (params.batch, params.c_in, params.h_in, params.w_in) = (batch as u32, c as u32, h as u32, w as u32);
+    (params.h_out, params.w_out, params.pad) = (h_to as u32, w_to as u32, lo as u32);
+    let grid = [super::grid_1d(batch * c * h), 1, 1];
+    let pass = dispatch(gpu, "conv_pad", &[], &params, [Some(src), None, None, Some(&dst)], grid)?;
+    Ok((Some(pass), dst))
+}
+
+/// x padded for conv_direct and conv_weight_grad: `pad` zeros on every side.
+fn padded_x(gpu: &Gpu, g: &Conv2d, x: &View) -> Result<(Option<Dispatch>, View), GpuError> {
+    let dims = [g.batch, g.c_in, g.h_in, g.w_in];
+    padded(gpu, x, dims, g.pad, [g.h_in + 2 * g.pad, g.w_in + 2 * g.pad])
+}
+
+/// dy padded for conv_gather: ceil(K / stride) - 1 zeros before each axis (a phase's furthest
+/// tap) and after it as many as the furthest pixel of any stride phase reaches past the end.
+fn padded_dy(gpu: &Gpu, g: &Conv2d, dy: &View) -> Result<(Option<Dispatch>, View), GpuError> {
+    let lo = gather_lo(g);
+    let dims = [g.batch, g.c_out, g.h_out(), g.w_out()];
+    padded(gpu, dy, dims, lo, gather_dy_dims(g))
+}
+
+fn gather_lo(g: &Conv2d) -> usize {
+    g.kernel.div_ceil(g.stride) - 1
+}
+
+/// Rows and columns of conv_gather's padded dy.
+fn gather_dy_dims(g: &Conv2d) -> [usize; 2] {
+    let s = g.stride;
+    // Phase r of an axis with n_in input pixels reads dy rows t + base - u for t < count.
+    let axis = |n_in: usize, n_out: usize| {
+        let reach = (0..s)
+            .map(|r| (r, (r + s - g.pad % s) % s))
+            .filter(|&(_, first)| first < n_in)
+            .map(|(r, first)| (n_in - first).div_ceil(s) + (first + g.pad - r) / s)
+            .fold(n_out, usize::max);
+        gather_lo(g) + reach
+    };
+    [axis(g.h_in, g.h_out()), axis(g.w_in, g.w_out())]
+}
+
+/// y = conv2d(x, w) + bias, for the geometry `g` (conv2d forward; conv_transpose2d d_input);
+/// `xp` is x from [`padded_x`].
 fn direct(
     gpu: &Gpu,
     g: &Conv2d,
     tiles: &Tuning,
     w: &View,
-    x: &View,
+    xp: &View,
     bias: Option<&View>,
     y: &View,
 ) -> Result<Dispatch, GpuError> {
     check_len("conv_direct w", w, g.weight_len());
-    check_len("conv_direct x", x, g.input_len());
+    check_len("conv_direct x", xp, g.batch * g.c_in * (g.h_in + 2 * g.pad) * (g.w_in + 2 * g.pad));
     check_len("conv_direct y", y, g.output_len());
     let mut params = Params::new(g);
     params.has_bias = bias.is_some() as u32;
     let (cols, rows) = (g.batch * g.h_out() * g.w_out(), g.c_out);
     let tiles = &tiles.direct.fit(rows, cols);
     let [gx, gy] = grid(gpu, "conv_direct", cols, rows, tiles)?;
-    dispatch(gpu, "conv_direct", tiles, &params, [Some(w), Some(x), bias, Some(y)], [gx, gy, 1])
+    let consts = gemm_consts(tiles, g);
+    dispatch(gpu, "conv_direct", &consts, &params, [Some(w), Some(xp), bias, Some(y)], [gx, gy, 1])
 }
 
-/// dx = conv2d's input gradient of dy (+ bias), for `g` (conv2d d_input; conv_transpose2d forward).
+/// dx = conv2d's input gradient of dy (+ bias), for `g` (conv2d d_input; conv_transpose2d
+/// forward); `dyp` is dy from [`padded_dy`].
 fn gather(
     gpu: &Gpu,
     g: &Conv2d,
     tiles: &Tuning,
     w: &View,
-    dy: &View,
+    dyp: &View,
     bias: Option<&View>,
     dx: &View,
 ) -> Result<Dispatch, GpuError> {
+    let [dy_h, dy_w] = gather_dy_dims(g);
     check_len("conv_gather w", w, g.weight_len());
-    check_len("conv_gather dy", dy, g.output_len());
+    check_len("conv_gather dy", dyp, g.batch * g.c_out * dy_h * dy_w);
     check_len("conv_gather dx", dx, g.input_len());
     let mut params = Params::new(g);
     params.has_bias = bias.is_some() as u32;
+    (params.dy_h, params.dy_w) = (dy_h as u32, dy_w as u32);
     // The largest stride phase has ceil(h / stride) x ceil(w / stride) pixels.
     let cols = g.batch * g.h_in.div_ceil(g.stride) * g.w_in.div_ceil(g.stride);
     let tiles = &tiles.gather.fit(g.c_in, cols);
     let [gx, gy] = grid(gpu, "conv_gather", cols, g.c_in, tiles)?;
     let phases = (g.stride * g.stride) as u32;
-    dispatch(gpu, "conv_gather", tiles, &params, [Some(w), Some(dy), bias, Some(dx)], [gx, gy, phases])
+    let consts = gemm_consts(tiles, g);
+    dispatch(gpu, "conv_gather", &consts, &params, [Some(w), Some(dyp), bias, Some(dx)], [gx, gy, phases])
 }
 
-/// dw += conv2d's weight gradient from dy and x, for `g`; split-K with a reduce pass when the
-/// output alone would not fill the adapter.
+/// dw += conv2d's weight gradient from dy and x, for `g` (`xp` is x from [`padded_x`]);
+/// split-K with a reduce pass when the output alone would not fill the adapter.
 fn weight_grad(
     gpu: &Gpu,
     g: &Conv2d,
     tiles: &Tuning,
     dy: &View,
-    x: &View,
+    xp: &View,
     dw: &View,
 ) -> Result<Vec<Dispatch>, GpuError> {
     check_len("conv_weight_grad dy", dy, g.output_len());
-    check_len("conv_weight_grad x", x, g.input_len());
+    check_len("conv_weight_grad x", xp, g.batch * g.c_in * (g.h_in + 2 * g.pad) * (g.w_in + 2 * g.pad));
     check_len("conv_weight_grad dw", dw, g.weight_len());
     let total = g.batch * g.h_out() * g.w_out();
     let out_len = g.weight_len();
@@ -182,13 +251,14 @@ fn weight_grad(
     params.splits = splits as u32;
     params.split_len = split_len as u32;
     params.out_len = out_len as u32;
+    let consts = gemm_consts(tiles, g);
     if splits == 1 {
         return Ok(vec![dispatch(
             gpu,
             "conv_weight_grad",
-            tiles,
+            &consts,
             &params,
-            [Some(dy), Some(x), None, Some(dw)],
+            [Some(dy), Some(xp), None, Some(dw)],
             [gx, gy, 1],
         )?]);
     }
@@ -197,15 +267,15 @@ fn weight_grad(
         dispatch(
             gpu,
             "conv_weight_grad",
-            tiles,
+            &consts,
             &params,
-            [Some(dy), Some(x), None, Some(&partials)],
+            [Some(dy), Some(xp), None, Some(&partials)],
             [gx, gy, splits as u32],
         )?,
         dispatch(
             gpu,
             "conv_weight_grad_reduce",
-            tiles,
+            &[],
             &params,
             [Some(&partials), None, None, Some(dw)],
             [super::grid_1d(out_len), 1, 1],
@@ -232,7 +302,11 @@ pub struct ConvGradBuffers {
 
 /// One conv2d or conv_transpose2d layer's dispatches, built once over fixed buffers.
 pub struct ConvOp {
+    /// Refreshes the padded copy of x that the forward GEMM reads (conv2d: also d_weight).
+    pub pad_forward: Option<Dispatch>,
     pub forward: Dispatch,
+    /// Refreshes the padded copy of dy that d_input reads (convT: also d_weight).
+    pub pad_backward: Option<Dispatch>,
     /// d_input; None when no dx was asked for.
     pub backward_input: Option<Dispatch>,
     /// d_weight (one GEMM, or split-K partials and their reduce), then d_bias.
@@ -250,19 +324,30 @@ impl ConvOp {
         io: &ConvBuffers,
         grads: Option<&ConvGradBuffers>,
     ) -> Result<ConvOp, GpuError> {
-        let forward = direct(gpu, g, tiles, &io.w, &io.x, io.bias.as_ref(), &io.y)?;
-        let (mut backward_input, mut backward_params) = (None, Vec::new());
+        let (pad_forward, xp) = padded_x(gpu, g, &io.x)?;
+        let forward = direct(gpu, g, tiles, &io.w, &xp, io.bias.as_ref(), &io.y)?;
+        let (mut pad_backward, mut backward_input, mut backward_params) = (None, None, Vec::new());
         if let Some(gr) = grads {
             if let Some(dx) = &gr.dx {
-                backward_input = Some(gather(gpu, g, tiles, &io.w, &gr.dy, None, dx)?);
+                let dyp;
+                (pad_backward, dyp) = padded_dy(gpu, g, &gr.dy)?;
+                backward_input = Some(gather(gpu, g, tiles, &io.w, &dyp, None, dx)?);
             }
-            backward_params = weight_grad(gpu, g, tiles, &gr.dy, &io.x, &gr.dw)?;
+            backward_params = weight_grad(gpu, g, tiles, &gr.dy, &xp, &gr.dw)?;
             if let Some(db) = &gr.db {
                 let pixels = g.h_out() * g.w_out();
                 backward_params.push(channel_sum(gpu, tiles.reduce_wg, g.batch, g.c_out, pixels, &gr.dy, db)?);
             }
         }
-        Ok(ConvOp { forward, backward_input, backward_params, flops: g.flops(), transposed: false })
+        Ok(ConvOp {
+            pad_forward,
+            forward,
+            pad_backward,
+            backward_input,
+            backward_params,
+            flops: g.flops(),
+            transposed: false,
+        })
     }
 
     pub fn conv_transpose2d(
@@ -273,19 +358,30 @@ impl ConvOp {
         grads: Option<&ConvGradBuffers>,
     ) -> Result<ConvOp, GpuError> {
         let adj = g.adjoint();
-        let forward = gather(gpu, &adj, tiles, &io.w, &io.x, io.bias.as_ref(), &io.y)?;
-        let (mut backward_input, mut backward_params) = (None, Vec::new());
+        let (pad_forward, xp) = padded_dy(gpu, &adj, &io.x)?;
+        let forward = gather(gpu, &adj, tiles, &io.w, &xp, io.bias.as_ref(), &io.y)?;
+        let (mut pad_backward, mut backward_input, mut backward_params) = (None, None, Vec::new());
         if let Some(gr) = grads {
+            let dyp;
+            (pad_backward, dyp) = padded_x(gpu, &adj, &gr.dy)?;
             if let Some(dx) = &gr.dx {
-                backward_input = Some(direct(gpu, &adj, tiles, &io.w, &gr.dy, None, dx)?);
+                backward_input = Some(direct(gpu, &adj, tiles, &io.w, &dyp, None, dx)?);
             }
-            backward_params = weight_grad(gpu, &adj, tiles, &io.x, &gr.dy, &gr.dw)?;
+            backward_params = weight_grad(gpu, &adj, tiles, &io.x, &dyp, &gr.dw)?;
             if let Some(db) = &gr.db {
                 let pixels = g.h_out() * g.w_out();
                 backward_params.push(channel_sum(gpu, tiles.reduce_wg, g.batch, g.c_out, pixels, &gr.dy, db)?);
             }
         }
-        Ok(ConvOp { forward, backward_input, backward_params, flops: g.flops(), transposed: true })
+        Ok(ConvOp {
+            pad_forward,
+            forward,
+            pad_backward,
+            backward_input,
+            backward_params,
+            flops: g.flops(),
+            transposed: true,
+        })
     }
 
     /// The profile labels of forward, d_input and d_weight+bias.
@@ -297,13 +393,25 @@ impl ConvOp {
         names.map(|n| OpLabel::matmul(n, self.flops))
     }
 
+    fn pad_label(&self) -> OpLabel {
+        OpLabel::new(if self.transposed { "convT pad" } else { "conv pad" })
+    }
+
     pub fn forward(&self, sink: &mut dyn Sink) {
+        if let Some(pad) = &self.pad_forward {
+            sink.push(self.pad_label(), pad);
+        }
         sink.push(self.labels()[0], &self.forward);
     }
 
     /// dx overwritten when `input` (and there is one); dw and db added into when `params`.
     pub fn backward(&self, sink: &mut dyn Sink, input: bool, params: bool) {
         let [_, d_input, d_params] = self.labels();
+        let d_input_runs = input && self.backward_input.is_some();
+        // The padded dy feeds d_input, and a transposed conv's d_weight too.
+        if let Some(pad) = self.pad_backward.as_ref().filter(|_| d_input_runs || (params && self.transposed)) {
+            sink.push(self.pad_label(), pad);
+        }
         if let Some(d) = self.backward_input.as_ref().filter(|_| input) {
             sink.push(d_input, d);
         }

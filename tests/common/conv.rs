@@ -18,6 +18,8 @@ pub const CONV2D_CASES: &[Conv2d] = &[
     Conv2d { batch: 8, c_in: 1, c_out: 8, h_in: 32, w_in: 32, kernel: 5, stride: 2, pad: 2 },
     // Wider: several tiles in both GEMM dimensions.
     Conv2d { batch: 4, c_in: 24, c_out: 40, h_in: 16, w_in: 16, kernel: 5, stride: 2, pad: 2 },
+    // No padding, and a stride larger than the kernel: some inputs get no gradient.
+    Conv2d { batch: 2, c_in: 3, c_out: 4, h_in: 9, w_in: 8, kernel: 2, stride: 3, pad: 0 },
 ];
 
 pub const CONV_TRANSPOSE2D_CASES: &[ConvTranspose2d] = &[
@@ -32,6 +34,8 @@ pub const CONV_TRANSPOSE2D_CASES: &[ConvTranspose2d] = &[
     // Wider, to a one-channel image: several tiles, split-K weight grad.
     ConvTranspose2d { batch: 4, c_in: 32, c_out: 1, h_in: 8, w_in: 8, kernel: 5, stride: 2, pad: 2, out_pad: 1 },
     ConvTranspose2d { batch: 4, c_in: 40, c_out: 24, h_in: 8, w_in: 8, kernel: 5, stride: 2, pad: 2, out_pad: 1 },
+    // Stride 3 without padding, non-square.
+    ConvTranspose2d { batch: 2, c_in: 3, c_out: 2, h_in: 3, w_in: 4, kernel: 4, stride: 3, pad: 0, out_pad: 0 },
 ];
 
 struct Case {
