@@ -58,10 +58,16 @@ const TM: u32 = 4u;
 const TN: u32 = 4u;
 const WG_M: u32 = 4u;
 const WG_N: u32 = 16u;
-// conv_gather: the stride and the taps per stride phase (ceil(kernel / stride)), rewritten per
-// layer too, so the tap loops unroll and the index arithmetic divides by a constant.
+// The kernel size, the stride and the taps per stride phase (ceil(K / S)), rewritten per layer
+// too, so the tap loops unroll: on SwiftShader every iteration of a loop whose bound the compiler
+// cannot prove uniform merges all TM x TN accumulators under a lane mask, so fewer, longer
+// iterations are faster.
+const K: u32 = 4u;
 const S: u32 = 2u;
 const KU: u32 = 2u;
+// 1 when the stride divides the kernel: then every phase has all KU x KU taps, and the tap test
+// below folds away (a test the compiler cannot prove uniform masks every accumulator update).
+const ALL_TAPS: u32 = 1u;
 
 fn bias_at(m: u32) -> f32 {
     if (p.has_bias != 0u) {
@@ -99,9 +105,9 @@ fn conv_direct(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
     var acc: array<array<f32, TN>, TM>;
     var k = 0u;
     for (var ci = 0u; ci < p.c_in; ci++) {
-        for (var kh = 0u; kh < p.kernel; kh++) {
+        for (var kh = 0u; kh < K; kh++) {
             let x_row = ci * hw_x + kh * w_x;
-            for (var kw = 0u; kw < p.kernel; kw++) {
+            for (var kw = 0u; kw < K; kw++) { // unroll
                 var a: array<f32, TM>;
                 for (var i = 0u; i < TM; i++) { // unroll
                     a[i] = lhs[w_row[i] + k];
@@ -187,7 +193,7 @@ fn conv_gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
         for (var u = 0u; u < KU; u++) { // unroll
             for (var v = 0u; v < KU; v++) { // unroll
                 // A phase has fewer taps than KU when the stride does not divide the kernel.
-                if (u < nu && v < nv) {
+                if (ALL_TAPS == 1u || (u < nu && v < nv)) {
                     let kh = rh + s * u;
                     let kw = rw + s * v;
                     var a: array<f32, TM>;
@@ -251,33 +257,20 @@ fn conv_weight_grad(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup
     let total = p.batch * hw_out;
     let r0 = wid.z * p.split_len;
     let r1 = min(r0 + p.split_len, total);
-    var n = r0 / hw_out;
-    var oh = (r0 % hw_out) / p.w_out;
-    var ow = r0 % p.w_out;
+    // The output pixel (n, oh, ow) of reduction step r, stepped along without dividing.
+    var px = vec3u(r0 / hw_out, (r0 % hw_out) / p.w_out, r0 % p.w_out);
     var acc: array<array<f32, TN>, TM>;
-    for (var r = r0; r < r1; r++) {
-        let dy_n = n * p.c_out * hw_out + oh * p.w_out + ow;
-        let x_corner = n * p.c_in * hw_x + (oh * w_x + ow) * p.stride;
-        var a: array<f32, TM>;
-        for (var i = 0u; i < TM; i++) { // unroll
-            a[i] = lhs[dy_n + dy_row[i]];
+    // Four steps per iteration while four remain (see K above), then one at a time.
+    var r = r0;
+    for (; r + 4u <= r1; r += 4u) {
+        for (var q = 0u; q < 4u; q++) { // unroll
+            mad(&acc, weight_grad_operands(px, dy_row, x_off, w_x, hw_x));
+            px = next_pixel(px);
         }
-        for (var j = 0u; j < TN; j++) { // unroll
-            let b = rhs[x_corner + x_off[j]];
-            for (var i = 0u; i < TM; i++) { // unroll
-                acc[i][j] = fma(a[i], b, acc[i][j]);
-            }
-        }
-        // Step (n, oh, ow) to the next output pixel without dividing.
-        ow++;
-        if (ow == p.w_out) {
-            ow = 0u;
-            oh++;
-            if (oh == p.h_out) {
-                oh = 0u;
-                n++;
-            }
-        }
+    }
+    for (; r < r1; r++) {
+        mad(&acc, weight_grad_operands(px, dy_row, x_off, w_x, hw_x));
+        px = next_pixel(px);
     }
 
     let partial = wid.z * rows * cols;
@@ -295,6 +288,47 @@ fn conv_weight_grad(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup
             }
         }
     }
+}
+
+// A reduction step's TM values of the GEMM's left operand and TN of its right.
+struct Operands {
+    a: array<f32, TM>,
+    b: array<f32, TN>,
+}
+
+// acc[i][j] += a[i] * b[j].
+fn mad(acc: ptr<function, array<array<f32, TN>, TM>>, o: Operands) {
+    for (var j = 0u; j < TN; j++) { // unroll
+        for (var i = 0u; i < TM; i++) { // unroll
+            (*acc)[i][j] = fma(o.a[i], o.b[j], (*acc)[i][j]);
+        }
+    }
+}
+
+// conv_weight_grad's operands at output pixel px = (n, oh, ow): dy there for the thread's rows
+// (output channels), the padded x its columns' taps read.
+fn weight_grad_operands(px: vec3u, dy_row: array<u32, TM>, x_off: array<u32, TN>, w_x: u32, hw_x: u32) -> Operands {
+    let dy_n = (px.x * p.c_out * p.h_out + px.y) * p.w_out + px.z;
+    let x_corner = px.x * p.c_in * hw_x + (px.y * w_x + px.z) * p.stride;
+    var o: Operands;
+    for (var i = 0u; i < TM; i++) { // unroll
+        o.a[i] = lhs[dy_n + dy_row[i]];
+    }
+    for (var j = 0u; j < TN; j++) { // unroll
+        o.b[j] = rhs[x_corner + x_off[j]];
+    }
+    return o;
+}
+
+// The output pixel after (n, oh, ow).
+fn next_pixel(px: vec3u) -> vec3u {
+    if (px.z + 1u < p.w_out) {
+        return vec3u(px.x, px.y, px.z + 1u);
+    }
+    if (px.y + 1u < p.h_out) {
+        return vec3u(px.x, px.y + 1u, 0u);
+    }
+    return vec3u(px.x + 1u, 0u, 0u);
 }
 
 // d_weight[i] += sum over splits of partials[split, i].

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use webgan::gpu::{specialize, Tiles};
+use webgan::ops::conv::geometry_consts;
 
 fn validate(name: &str, source: &str) {
     let module =
@@ -37,11 +38,11 @@ fn tiled_shaders_validate_with_every_tile_shape() {
             validate(&format!("{name} with {tiles}"), &specialize(source, &tiles.consts()));
         }
     }
-    // conv.wgsl's gather also compiles in the stride and the taps per stride phase: 5x5 stride 2
-    // has phases of 3 and of 2 taps, 3x3 stride 1 one phase with all of them.
+    // conv.wgsl also compiles in the kernel size, the stride and the taps per stride phase: 5x5
+    // stride 2 has phases of 3 and of 2 taps, 3x3 stride 1 one phase with all of them.
     let conv = include_str!("../shaders/conv.wgsl");
     for (k, s) in [(5u32, 2u32), (4, 2), (3, 1), (1, 1), (2, 3)] {
-        let consts = [Tiles::CANDIDATES[0].consts().as_slice(), &[("S", s), ("KU", k.div_ceil(s))]].concat();
+        let consts = [Tiles::CANDIDATES[0].consts().as_slice(), &geometry_consts(k, s)].concat();
         validate(&format!("conv.wgsl with kernel {k}, stride {s}"), &specialize(conv, &consts));
     }
 }

@@ -34,6 +34,15 @@ impl Tuning {
         Tuning::uniform(Tiles::for_adapter(info), Tuning::reduce_wg_for(info))
     }
 
+    /// The tunings a benchmark's `--tiles` names: one shape for every kernel, a comma-separated
+    /// list of them, `all` (see [`Tiles::parse_list`]), or one whole tuning in its cached form.
+    pub fn parse_list(s: &str, reduce_wg: u32) -> Result<Vec<Tuning>, String> {
+        if s.contains('=') {
+            return Ok(vec![s.parse()?]);
+        }
+        Ok(Tiles::parse_list(s)?.into_iter().map(|t| Tuning::uniform(t, reduce_wg)).collect())
+    }
+
     pub fn reduce_wg_for(info: &wgpu::AdapterInfo) -> u32 {
         match info.device_type {
             wgpu::DeviceType::Cpu => 16,

@@ -109,11 +109,15 @@ fn dispatch(
     Ok(Dispatch { pipeline: gpu.kernel(&CONV, entry, consts), bind_group, grid })
 }
 
-/// The GEMM kernels' constants: the tile shape, and for conv_gather the stride and its taps
-/// per stride phase (see conv.wgsl).
+/// The GEMM kernels' constants: the tile shape, the kernel size and stride, and for conv_gather
+/// the taps per stride phase and whether every phase has them all (see conv.wgsl).
 fn gemm_consts(tiles: &Tiles, g: &Conv2d) -> Vec<(&'static str, u32)> {
-    let (k, s) = (g.kernel as u32, g.stride as u32);
-    [tiles.consts().as_slice(), &[("S", s), ("KU", k.div_ceil(s))]].concat()
+    [tiles.consts().as_slice(), &geometry_consts(g.kernel as u32, g.stride as u32)].concat()
+}
+
+/// conv.wgsl's per-layer constants for kernel size `k` and stride `s`.
+pub fn geometry_consts(k: u32, s: u32) -> [(&'static str, u32); 4] {
+    [("K", k), ("S", s), ("KU", k.div_ceil(s)), ("ALL_TAPS", (k % s == 0) as u32)]
 }
 
 /// A zero-bordered copy of `src` ([batch, c, h, w]) as [batch, c, h_to, w_to] with the data

@@ -15,7 +15,7 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 use crate::autotune::{cache_key, tune, TuningCache};
-use crate::gpu::{Gpu, Tiles, Tuning};
+use crate::gpu::{Gpu, Tuning};
 
 /// A JS `Error` whose message is `e`'s `Display` text.
 fn js_error(e: impl std::fmt::Display) -> JsValue {
@@ -159,10 +159,11 @@ pub async fn run_benchmark(
         return Err(js_error(format!("batch and reps must be at least 1 (got batch {batch}, reps {reps})")));
     }
     // Parse before opening the GPU: a typo should not cost an adapter request.
-    let wanted = match tiles.trim() {
-        "" => None,
-        s => Some(Tiles::parse_list(s).map_err(js_error)?),
-    };
+    let parse = |reduce_wg| Tuning::parse_list(tiles.trim(), reduce_wg).map_err(js_error);
+    let wanted = !tiles.trim().is_empty();
+    if wanted {
+        parse(16)?;
+    }
     let gpu = Gpu::new().await.map_err(js_error)?;
 
     // The first exception `on_row` threw; later lines are not passed on.
@@ -176,8 +177,8 @@ pub async fn run_benchmark(
     };
     emit(format!("adapter: {}", gpu.adapter_summary()));
     let candidates = match wanted {
-        Some(list) => list.into_iter().map(|t| Tuning::uniform(t, gpu.tuning().reduce_wg)).collect(),
-        None => {
+        true => parse(gpu.tuning().reduce_wg)?,
+        false => {
             tune(&gpu, &mut LocalStorage, &mut |line| emit(line)).await.map_err(js_error)?;
             vec![gpu.tuning()]
         }

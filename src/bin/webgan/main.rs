@@ -34,7 +34,7 @@ mod cli {
     use clap::{Args, Parser, Subcommand, ValueEnum};
     use std::path::PathBuf;
     use webgan::autotune::{tune, FileCache};
-    use webgan::gpu::{Gpu, Tiles, Tuning};
+    use webgan::gpu::{Gpu, Tuning};
     use webgan::model::{KernelForm, Kind, ModelConfig};
 
     /// The default adapter with its kernels tuned: from the cache, or measured once (seconds).
@@ -160,7 +160,8 @@ mod cli {
             #[arg(long, default_value = "")]
             only: String,
             /// Register tiles "TMxTN/WG_MxWG_N" for every kernel, a comma-separated list of them,
-            /// or "all" (the candidates); default: the adapter's tuning (autotuned once, cached).
+            /// "all" (the candidates), or a whole tuning as the cache keeps it ("linear=16x16/2x8
+            /// direct=... reduce=16"); default: the adapter's tuning (autotuned once, cached).
             #[arg(long)]
             tiles: Option<String>,
         },
@@ -345,10 +346,9 @@ mod cli {
                         (gpu, tuned)
                     }
                     Some(s) => {
-                        let list = Tiles::parse_list(s)?;
                         let gpu = pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?;
-                        let reduce = gpu.tuning().reduce_wg;
-                        (gpu, list.into_iter().map(|t| Tuning::uniform(t, reduce)).collect())
+                        let list = Tuning::parse_list(s, gpu.tuning().reduce_wg)?;
+                        (gpu, list)
                     }
                 };
                 println!("adapter: {}", gpu.adapter_summary());
