@@ -39,9 +39,14 @@ struct Params {
     split_len: u32,
     // conv_weight_grad_reduce: number of d_weight elements.
     out_len: u32,
-    // conv_gather: rows and columns of the padded dy (KU - 1 zeros before the data).
+    // conv_gather: rows and columns of the padded dy (KU - 1 zeros before the data), and the
+    // stride phase of workgroup_id.z == 0.
     dy_h: u32,
     dy_w: u32,
+    phase: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -58,16 +63,19 @@ const TM: u32 = 4u;
 const TN: u32 = 4u;
 const WG_M: u32 = 4u;
 const WG_N: u32 = 16u;
-// The kernel size, the stride and the taps per stride phase (ceil(K / S)), rewritten per layer
-// too, so the tap loops unroll: on SwiftShader every iteration of a loop whose bound the compiler
-// cannot prove uniform merges all TM x TN accumulators under a lane mask, so fewer, longer
-// iterations are faster.
+// The layer's kernel size, stride and most taps per stride phase (ceil(K / S)), and for
+// conv_gather the taps of the phases one dispatch covers, rewritten per layer too, so the tap
+// loops unroll with no test inside. On SwiftShader every iteration of a loop, and every branch,
+// whose condition the compiler cannot prove uniform merges all TM x TN accumulators under a lane
+// mask: fewer, longer iterations and no branches are faster.
 const K: u32 = 4u;
 const S: u32 = 2u;
 const KU: u32 = 2u;
-// 1 when the stride divides the kernel: then every phase has all KU x KU taps, and the tap test
-// below folds away (a test the compiler cannot prove uniform masks every accumulator update).
-const ALL_TAPS: u32 = 1u;
+const NU: u32 = 2u;
+const NV: u32 = 2u;
+// conv_weight_grad: output pixels per reduction iteration, a divisor of W_out (4, 2 or 1), so an
+// iteration stays within one output row and steps along it by constant offsets.
+const ROW_STEPS: u32 = 4u;
 
 fn bias_at(m: u32) -> f32 {
     if (p.has_bias != 0u) {
@@ -138,16 +146,17 @@ fn conv_direct(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
 
 // dx[n, ci, ih, iw] = sum over (co, kh, kw) with oh = (ih + pad - kh) / stride a whole number in
 // range of w[co, ci, kh, kw] * dy[n, co, oh, ow].
-// Split by stride phase (workgroup_id.z = rh * stride + rw): the pixels with
+// Split by stride phase (rh * stride + rw = p.phase + workgroup_id.z): the pixels with
 // (ih + pad) % stride == rh only meet kernel rows kh = rh + stride*u, so no multiply is wasted
-// on the zeros a transposed convolution would otherwise insert between pixels.
+// on the zeros a transposed convolution would otherwise insert between pixels. A dispatch covers
+// phases with NU x NV taps: all of them when the stride divides the kernel, else one.
 // GEMM per phase: rows ci (C_in), columns (n, t, tw) with ih = ih_first + stride*t,
 // reduction (co, u, v). dy is padded: KU - 1 zeros before each axis, dy_h x dy_w in all.
 @compute @workgroup_size(WG_N, WG_M, 1)
 fn conv_gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
     let s = S;
-    let rh = wid.z / s;
-    let rw = wid.z % s;
+    let rh = (p.phase + wid.z) / s;
+    let rw = (p.phase + wid.z) % s;
     let ih_first = (rh + s - p.pad % s) % s;
     let iw_first = (rw + s - p.pad % s) % s;
     if (ih_first >= p.h_in || iw_first >= p.w_in) {
@@ -161,9 +170,6 @@ fn conv_gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
     if (wid.x * WG_N * TN >= cols) {
         return;
     }
-    // Taps of this phase: kh = rh + s*u for u < nu (none when rh >= K).
-    let nu = select(0u, (p.kernel - rh + s - 1u) / s, rh < p.kernel);
-    let nv = select(0u, (p.kernel - rw + s - 1u) / s, rw < p.kernel);
     // oh = t + oh_base - u (ih_first + pad - rh is a non-negative multiple of s).
     let oh_base = i32((ih_first + p.pad - rh) / s);
     let ow_base = i32((iw_first + p.pad - rw) / s);
@@ -190,22 +196,19 @@ fn conv_gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
     for (var co = 0u; co < p.c_out; co++) {
         let w_co = co * p.c_in * kk;
         let dy_co = co * hw_dy;
-        for (var u = 0u; u < KU; u++) { // unroll
-            for (var v = 0u; v < KU; v++) { // unroll
-                // A phase has fewer taps than KU when the stride does not divide the kernel.
-                if (ALL_TAPS == 1u || (u < nu && v < nv)) {
-                    let kh = rh + s * u;
-                    let kw = rw + s * v;
-                    var a: array<f32, TM>;
+        for (var u = 0u; u < NU; u++) { // unroll
+            for (var v = 0u; v < NV; v++) { // unroll
+                let kh = rh + s * u;
+                let kw = rw + s * v;
+                var a: array<f32, TM>;
+                for (var i = 0u; i < TM; i++) { // unroll
+                    a[i] = lhs[w_co + w_row[i] + kh * K + kw];
+                }
+                let tap = dy_co - u * p.dy_w - v;
+                for (var j = 0u; j < TN; j++) { // unroll
+                    let b = rhs[dy_base[j] + tap];
                     for (var i = 0u; i < TM; i++) { // unroll
-                        a[i] = lhs[w_co + w_row[i] + kh * p.kernel + kw];
-                    }
-                    let tap = dy_co - u * p.dy_w - v;
-                    for (var j = 0u; j < TN; j++) { // unroll
-                        let b = rhs[dy_base[j] + tap];
-                        for (var i = 0u; i < TM; i++) { // unroll
-                            acc[i][j] = fma(a[i], b, acc[i][j]);
-                        }
+                        acc[i][j] = fma(a[i], b, acc[i][j]);
                     }
                 }
             }
@@ -254,23 +257,39 @@ fn conv_weight_grad(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup
         dy_row[i] = min(row0 + i, rows - 1u) * hw_out;
     }
 
+    // split_len is a multiple of ROW_STEPS, as is the total.
     let total = p.batch * hw_out;
     let r0 = wid.z * p.split_len;
     let r1 = min(r0 + p.split_len, total);
     // The output pixel (n, oh, ow) of reduction step r, stepped along without dividing.
-    var px = vec3u(r0 / hw_out, (r0 % hw_out) / p.w_out, r0 % p.w_out);
+    var n = r0 / hw_out;
+    var oh = (r0 % hw_out) / p.w_out;
+    var ow = r0 % p.w_out;
     var acc: array<array<f32, TN>, TM>;
-    // Four steps per iteration while four remain (see K above), then one at a time.
-    var r = r0;
-    for (; r + 4u <= r1; r += 4u) {
-        for (var q = 0u; q < 4u; q++) { // unroll
-            mad(&acc, weight_grad_operands(px, dy_row, x_off, w_x, hw_x));
-            px = next_pixel(px);
+    for (var r = r0; r < r1; r += ROW_STEPS) {
+        let dy_n = (n * p.c_out * p.h_out + oh) * p.w_out + ow;
+        let x_corner = n * p.c_in * hw_x + (oh * w_x + ow) * S;
+        for (var q = 0u; q < ROW_STEPS; q++) { // unroll
+            var a: array<f32, TM>;
+            for (var i = 0u; i < TM; i++) { // unroll
+                a[i] = lhs[dy_n + dy_row[i] + q];
+            }
+            for (var j = 0u; j < TN; j++) { // unroll
+                let b = rhs[x_corner + x_off[j] + q * S];
+                for (var i = 0u; i < TM; i++) { // unroll
+                    acc[i][j] = fma(a[i], b, acc[i][j]);
+                }
+            }
         }
-    }
-    for (; r < r1; r++) {
-        mad(&acc, weight_grad_operands(px, dy_row, x_off, w_x, hw_x));
-        px = next_pixel(px);
+        ow += ROW_STEPS;
+        if (ow == p.w_out) {
+            ow = 0u;
+            oh++;
+            if (oh == p.h_out) {
+                oh = 0u;
+                n++;
+            }
+        }
     }
 
     let partial = wid.z * rows * cols;
@@ -288,47 +307,6 @@ fn conv_weight_grad(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup
             }
         }
     }
-}
-
-// A reduction step's TM values of the GEMM's left operand and TN of its right.
-struct Operands {
-    a: array<f32, TM>,
-    b: array<f32, TN>,
-}
-
-// acc[i][j] += a[i] * b[j].
-fn mad(acc: ptr<function, array<array<f32, TN>, TM>>, o: Operands) {
-    for (var j = 0u; j < TN; j++) { // unroll
-        for (var i = 0u; i < TM; i++) { // unroll
-            (*acc)[i][j] = fma(o.a[i], o.b[j], (*acc)[i][j]);
-        }
-    }
-}
-
-// conv_weight_grad's operands at output pixel px = (n, oh, ow): dy there for the thread's rows
-// (output channels), the padded x its columns' taps read.
-fn weight_grad_operands(px: vec3u, dy_row: array<u32, TM>, x_off: array<u32, TN>, w_x: u32, hw_x: u32) -> Operands {
-    let dy_n = (px.x * p.c_out * p.h_out + px.y) * p.w_out + px.z;
-    let x_corner = px.x * p.c_in * hw_x + (px.y * w_x + px.z) * p.stride;
-    var o: Operands;
-    for (var i = 0u; i < TM; i++) { // unroll
-        o.a[i] = lhs[dy_n + dy_row[i]];
-    }
-    for (var j = 0u; j < TN; j++) { // unroll
-        o.b[j] = rhs[x_corner + x_off[j]];
-    }
-    return o;
-}
-
-// The output pixel after (n, oh, ow).
-fn next_pixel(px: vec3u) -> vec3u {
-    if (px.z + 1u < p.w_out) {
-        return vec3u(px.x, px.y, px.z + 1u);
-    }
-    if (px.y + 1u < p.h_out) {
-        return vec3u(px.x, px.y + 1u, 0u);
-    }
-    return vec3u(px.x + 1u, 0u, 0u);
 }
 
 // d_weight[i] += sum over splits of partials[split, i].

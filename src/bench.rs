@@ -214,8 +214,11 @@ pub fn build(gpu: &Gpu, layer: &Layer, tiles: &Tuning) -> Result<Passes, GpuErro
         db: Some(gpu.zeros("db", c_out)),
     };
     let conv = |op: ConvOp| Passes {
-        forward: op.pad_forward.into_iter().chain([op.forward]).collect(),
-        backward_input: op.backward_input.map(|d| op.pad_backward.into_iter().chain([d]).collect()).unwrap_or_default(),
+        forward: op.pad_forward.into_iter().chain(op.forward).collect(),
+        backward_input: match op.backward_input.is_empty() {
+            true => Vec::new(),
+            false => op.pad_backward.into_iter().chain(op.backward_input).collect(),
+        },
         backward_params: op.backward_params,
     };
     Ok(match layer {

@@ -41,8 +41,17 @@ fn tiled_shaders_validate_with_every_tile_shape() {
     // conv.wgsl also compiles in the kernel size, the stride and the taps per stride phase: 5x5
     // stride 2 has phases of 3 and of 2 taps, 3x3 stride 1 one phase with all of them.
     let conv = include_str!("../shaders/conv.wgsl");
-    for (k, s) in [(5u32, 2u32), (4, 2), (3, 1), (1, 1), (2, 3)] {
-        let consts = [Tiles::CANDIDATES[0].consts().as_slice(), &geometry_consts(k, s)].concat();
+    // (kernel, stride, taps per phase along rows and columns, weight-gradient row steps)
+    let cases = [
+        (5u32, 2u32, [3, 2], 4),
+        (5, 2, [2, 2], 1),
+        (4, 2, [2, 2], 2),
+        (3, 1, [3, 3], 4),
+        (1, 1, [1, 1], 1),
+        (2, 3, [0, 1], 1),
+    ];
+    for (k, s, taps, row_steps) in cases {
+        let consts = [Tiles::CANDIDATES[0].consts().as_slice(), &geometry_consts(k, s, taps, row_steps)].concat();
         validate(&format!("conv.wgsl with kernel {k}, stride {s}"), &specialize(conv, &consts));
     }
 }

@@ -38,6 +38,8 @@ struct Params {
     out_len: u32,
     dy_h: u32,
     dy_w: u32,
+    phase: u32,
+    _pad: [u32; 3],
 }
 
 impl Params {
@@ -59,6 +61,8 @@ impl Params {
             out_len: 0,
             dy_h: 0,
             dy_w: 0,
+            phase: 0,
+            _pad: [0; 3],
         }
     }
 }
@@ -110,14 +114,33 @@ fn dispatch(
 }
 
 /// The GEMM kernels' constants: the tile shape, the kernel size and stride, and for conv_gather
-/// the taps per stride phase and whether every phase has them all (see conv.wgsl).
-fn gemm_consts(tiles: &Tiles, g: &Conv2d) -> Vec<(&'static str, u32)> {
-    [tiles.consts().as_slice(), &geometry_consts(g.kernel as u32, g.stride as u32)].concat()
+/// the taps of the stride phases one dispatch covers (see conv.wgsl).
+fn gemm_consts(tiles: &Tiles, g: &Conv2d, taps: [u32; 2], row_steps: usize) -> Vec<(&'static str, u32)> {
+    let consts = geometry_consts(g.kernel as u32, g.stride as u32, taps, row_steps as u32);
+    [tiles.consts().as_slice(), &consts].concat()
 }
 
-/// conv.wgsl's per-layer constants for kernel size `k` and stride `s`.
-pub fn geometry_consts(k: u32, s: u32) -> [(&'static str, u32); 4] {
-    [("K", k), ("S", s), ("KU", k.div_ceil(s)), ("ALL_TAPS", (k % s == 0) as u32)]
+/// conv.wgsl's per-layer constants for kernel size `k`, stride `s`, conv_gather's `taps` per
+/// stride phase along rows and columns, and conv_weight_grad's `row_steps`.
+pub fn geometry_consts(k: u32, s: u32, [nu, nv]: [u32; 2], row_steps: u32) -> [(&'static str, u32); 6] {
+    [("K", k), ("S", s), ("KU", k.div_ceil(s)), ("NU", nu), ("NV", nv), ("ROW_STEPS", row_steps)]
+}
+
+/// conv_weight_grad's output pixels per reduction iteration: the largest of 4, 2, 1 dividing
+/// the output width.
+fn row_steps(g: &Conv2d) -> usize {
+    [4, 2, 1].into_iter().find(|d| g.w_out() % d == 0).unwrap_or(1)
+}
+
+/// Kernel taps that meet the pixels of stride phase `r` along one axis (kh = r + s*u).
+fn phase_taps(g: &Conv2d, r: usize) -> u32 {
+    g.kernel.saturating_sub(r).div_ceil(g.stride) as u32
+}
+
+/// What direct and weight_grad pass for the taps they do not use (and direct and conv_gather for
+/// the row steps, 4), so that kernels differing only in those share a pipeline.
+fn all_taps(g: &Conv2d) -> [u32; 2] {
+    [g.kernel.div_ceil(g.stride) as u32; 2]
 }
 
 /// A zero-bordered copy of `src` ([batch, c, h, w]) as [batch, c, h_to, w_to] with the data
@@ -195,12 +218,13 @@ fn direct(
     let (cols, rows) = (g.batch * g.h_out() * g.w_out(), g.c_out);
     let tiles = &tiles.direct.fit(rows, cols);
     let [gx, gy] = grid(gpu, "conv_direct", cols, rows, tiles)?;
-    let consts = gemm_consts(tiles, g);
+    let consts = gemm_consts(tiles, g, all_taps(g), 4);
     dispatch(gpu, "conv_direct", &consts, &params, [Some(w), Some(xp), bias, Some(y)], [gx, gy, 1])
 }
 
 /// dx = conv2d's input gradient of dy (+ bias), for `g` (conv2d d_input; conv_transpose2d
-/// forward); `dyp` is dy from [`padded_dy`].
+/// forward); `dyp` is dy from [`padded_dy`]. One dispatch for all stride phases when the stride
+/// divides the kernel (every phase has the same taps), else one per phase.
 fn gather(
     gpu: &Gpu,
     g: &Conv2d,
@@ -209,7 +233,7 @@ fn gather(
     dyp: &View,
     bias: Option<&View>,
     dx: &View,
-) -> Result<Dispatch, GpuError> {
+) -> Result<Vec<Dispatch>, GpuError> {
     let [dy_h, dy_w] = gather_dy_dims(g);
     check_len("conv_gather w", w, g.weight_len());
     check_len("conv_gather dy", dyp, g.batch * g.c_out * dy_h * dy_w);
@@ -221,9 +245,19 @@ fn gather(
     let cols = g.batch * g.h_in.div_ceil(g.stride) * g.w_in.div_ceil(g.stride);
     let tiles = &tiles.gather.fit(g.c_in, cols);
     let [gx, gy] = grid(gpu, "conv_gather", cols, g.c_in, tiles)?;
-    let phases = (g.stride * g.stride) as u32;
-    let consts = gemm_consts(tiles, g);
-    dispatch(gpu, "conv_gather", &consts, &params, [Some(w), Some(dyp), bias, Some(dx)], [gx, gy, phases])
+    let views = [Some(w), Some(dyp), bias, Some(dx)];
+    let s = g.stride;
+    if g.kernel % s == 0 {
+        let consts = gemm_consts(tiles, g, all_taps(g), 4);
+        return Ok(vec![dispatch(gpu, "conv_gather", &consts, &params, views, [gx, gy, (s * s) as u32])?]);
+    }
+    (0..s * s)
+        .map(|phase| {
+            params.phase = phase as u32;
+            let consts = gemm_consts(tiles, g, [phase_taps(g, phase / s), phase_taps(g, phase % s)], 4);
+            dispatch(gpu, "conv_gather", &consts, &params, views, [gx, gy, 1])
+        })
+        .collect()
 }
 
 /// dw += conv2d's weight gradient from dy and x, for `g` (`xp` is x from [`padded_x`]);
@@ -248,14 +282,15 @@ fn weight_grad(
         (MAX_PARTIAL_BYTES.min(gpu.limits.max_storage_buffer_binding_size as u64) / (out_len as u64 * 4)) as usize;
     let wanted = WORKGROUPS_WANTED.div_ceil(tiles_count);
     let splits = wanted.min(total / MIN_SPLIT_LEN).min(max_by_memory).max(1);
-    let split_len = total.div_ceil(splits);
+    // Whole iterations of ROW_STEPS pixels per split (the total is made of them).
+    let split_len = total.div_ceil(splits).next_multiple_of(row_steps(g));
     let splits = total.div_ceil(split_len);
 
     let mut params = Params::new(g);
     params.splits = splits as u32;
     params.split_len = split_len as u32;
     params.out_len = out_len as u32;
-    let consts = gemm_consts(tiles, g);
+    let consts = gemm_consts(tiles, g, all_taps(g), row_steps(g));
     if splits == 1 {
         return Ok(vec![dispatch(
             gpu,
@@ -308,11 +343,12 @@ pub struct ConvGradBuffers {
 pub struct ConvOp {
     /// Refreshes the padded copy of x that the forward GEMM reads (conv2d: also d_weight).
     pub pad_forward: Option<Dispatch>,
-    pub forward: Dispatch,
+    /// The forward GEMM (a gather may take one dispatch per stride phase).
+    pub forward: Vec<Dispatch>,
     /// Refreshes the padded copy of dy that d_input reads (convT: also d_weight).
     pub pad_backward: Option<Dispatch>,
-    /// d_input; None when no dx was asked for.
-    pub backward_input: Option<Dispatch>,
+    /// The d_input GEMM; empty when no dx was asked for.
+    pub backward_input: Vec<Dispatch>,
     /// d_weight (one GEMM, or split-K partials and their reduce), then d_bias.
     pub backward_params: Vec<Dispatch>,
     /// Of the forward pass; each of the two backward GEMMs costs the same.
@@ -329,13 +365,13 @@ impl ConvOp {
         grads: Option<&ConvGradBuffers>,
     ) -> Result<ConvOp, GpuError> {
         let (pad_forward, xp) = padded_x(gpu, g, &io.x)?;
-        let forward = direct(gpu, g, tiles, &io.w, &xp, io.bias.as_ref(), &io.y)?;
-        let (mut pad_backward, mut backward_input, mut backward_params) = (None, None, Vec::new());
+        let forward = vec![direct(gpu, g, tiles, &io.w, &xp, io.bias.as_ref(), &io.y)?];
+        let (mut pad_backward, mut backward_input, mut backward_params) = (None, Vec::new(), Vec::new());
         if let Some(gr) = grads {
             if let Some(dx) = &gr.dx {
                 let dyp;
                 (pad_backward, dyp) = padded_dy(gpu, g, &gr.dy)?;
-                backward_input = Some(gather(gpu, g, tiles, &io.w, &dyp, None, dx)?);
+                backward_input = gather(gpu, g, tiles, &io.w, &dyp, None, dx)?;
             }
             backward_params = weight_grad(gpu, g, tiles, &gr.dy, &xp, &gr.dw)?;
             if let Some(db) = &gr.db {
@@ -364,12 +400,12 @@ impl ConvOp {
         let adj = g.adjoint();
         let (pad_forward, xp) = padded_dy(gpu, &adj, &io.x)?;
         let forward = gather(gpu, &adj, tiles, &io.w, &xp, io.bias.as_ref(), &io.y)?;
-        let (mut pad_backward, mut backward_input, mut backward_params) = (None, None, Vec::new());
+        let (mut pad_backward, mut backward_input, mut backward_params) = (None, Vec::new(), Vec::new());
         if let Some(gr) = grads {
             let dyp;
             (pad_backward, dyp) = padded_x(gpu, &adj, &gr.dy)?;
             if let Some(dx) = &gr.dx {
-                backward_input = Some(direct(gpu, &adj, tiles, &io.w, &dyp, None, dx)?);
+                backward_input = vec![direct(gpu, &adj, tiles, &io.w, &dyp, None, dx)?];
             }
             backward_params = weight_grad(gpu, &adj, tiles, &io.x, &dyp, &gr.dw)?;
             if let Some(db) = &gr.db {
@@ -397,6 +433,14 @@ impl ConvOp {
         names.map(|n| OpLabel::matmul(n, self.flops))
     }
 
+    /// Pushes a pass's dispatches: the first carries the pass's FLOPs, the rest (more stride
+    /// phases, a split-K reduce, the bias sum) count none.
+    fn push_pass(sink: &mut dyn Sink, label: OpLabel, dispatches: &[Dispatch]) {
+        for (i, d) in dispatches.iter().enumerate() {
+            sink.push(if i == 0 { label } else { OpLabel::new(label.op) }, d);
+        }
+    }
+
     fn pad_label(&self) -> OpLabel {
         OpLabel::new(if self.transposed { "convT pad" } else { "conv pad" })
     }
@@ -405,25 +449,22 @@ impl ConvOp {
         if let Some(pad) = &self.pad_forward {
             sink.push(self.pad_label(), pad);
         }
-        sink.push(self.labels()[0], &self.forward);
+        ConvOp::push_pass(sink, self.labels()[0], &self.forward);
     }
 
     /// dx overwritten when `input` (and there is one); dw and db added into when `params`.
     pub fn backward(&self, sink: &mut dyn Sink, input: bool, params: bool) {
         let [_, d_input, d_params] = self.labels();
-        let d_input_runs = input && self.backward_input.is_some();
+        let d_input_runs = input && !self.backward_input.is_empty();
         // The padded dy feeds d_input, and a transposed conv's d_weight too.
         if let Some(pad) = self.pad_backward.as_ref().filter(|_| d_input_runs || (params && self.transposed)) {
             sink.push(self.pad_label(), pad);
         }
-        if let Some(d) = self.backward_input.as_ref().filter(|_| input) {
-            sink.push(d_input, d);
+        if d_input_runs {
+            ConvOp::push_pass(sink, d_input, &self.backward_input);
         }
         if params {
-            // The weight GEMM carries the FLOPs; its split-K reduce and the bias sum count none.
-            for (i, d) in self.backward_params.iter().enumerate() {
-                sink.push(if i == 0 { d_params } else { OpLabel::new(d_params.op) }, d);
-            }
+            ConvOp::push_pass(sink, d_params, &self.backward_params);
         }
     }
 }
