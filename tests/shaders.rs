@@ -55,3 +55,11 @@ fn tiled_shaders_validate_with_every_tile_shape() {
         validate(&format!("conv.wgsl with kernel {k}, stride {s}"), &specialize(conv, &consts));
     }
 }
+
+#[test]
+fn activation_shader_validates_with_every_compiled_in_op() {
+    let activation = include_str!("../shaders/activation.wgsl");
+    for op in 0..4 {
+        validate(&format!("activation.wgsl with OP {op}"), &specialize(activation, &[("OP", op)]));
+    }
+}

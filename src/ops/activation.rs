@@ -14,10 +14,8 @@ pub static ACTIVATION: Family = Family {
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
     len: u32,
-    /// The shader's op codes: 0 relu, 1 leaky relu, 2 tanh, 3 sigmoid.
-    op: u32,
     alpha: f32,
-    _pad: u32,
+    _pad: [u32; 2],
 }
 
 /// One activation's dispatches, built once over fixed buffers.
@@ -43,16 +41,17 @@ impl ActivationOp {
             assert_eq!(dx.len, len, "activation: dx holds {} values, x {len}", dx.len);
         }
         gpu.check_binding("activation x", x.bytes())?;
+        // The shader's OP codes, compiled in.
         let (op, alpha) = match act {
             Activation::Relu => (0, 0.0),
             Activation::LeakyRelu(alpha) => (1, alpha),
             Activation::Tanh => (2, 0.0),
             Activation::Sigmoid => (3, 0.0),
         };
-        let uniform = gpu.uniform("activation params", &Params { len: len as u32, op, alpha, _pad: 0 });
+        let uniform = gpu.uniform("activation params", &Params { len: len as u32, alpha, _pad: [0; 2] });
         let grid = [super::grid_1d(len), 1, 1];
         let dispatch = |entry: &str, dy: Option<&View>, out: &View| Dispatch {
-            pipeline: gpu.kernel(&ACTIVATION, entry, &[]),
+            pipeline: gpu.kernel(&ACTIVATION, entry, &[("OP", op)]),
             bind_group: gpu.bind_group(
                 &ACTIVATION,
                 entry,
