@@ -67,8 +67,15 @@ impl Params {
     }
 }
 
-/// Workgroup counts that keep an adapter busy before split-K stops paying for its partials.
-const WORKGROUPS_WANTED: usize = 256;
+/// Workgroups that keep an adapter busy, below which d_weight splits its reduction (split-K)
+/// at the price of writing partials and summing them. A CPU adapter's few cores are busy with
+/// far fewer than a GPU's many.
+fn workgroups_wanted(gpu: &Gpu) -> usize {
+    match gpu.info.device_type {
+        wgpu::DeviceType::Cpu => 16,
+        _ => 256,
+    }
+}
 /// Fewest reduction steps worth giving one split.
 const MIN_SPLIT_LEN: usize = 256;
 /// Most scratch memory the split-K partials may take.
@@ -280,7 +287,7 @@ fn weight_grad(
     let tiles_count = (gx * gy) as usize;
     let max_by_memory =
         (MAX_PARTIAL_BYTES.min(gpu.limits.max_storage_buffer_binding_size as u64) / (out_len as u64 * 4)) as usize;
-    let wanted = WORKGROUPS_WANTED.div_ceil(tiles_count);
+    let wanted = workgroups_wanted(gpu).div_ceil(tiles_count);
     let splits = wanted.min(total / MIN_SPLIT_LEN).min(max_by_memory).max(1);
     // Whole iterations of ROW_STEPS pixels per split (the total is made of them).
     let split_len = total.div_ceil(splits).next_multiple_of(row_steps(g));
