@@ -15,9 +15,13 @@ pub trait TuningCache {
     fn store(&mut self, key: &str, value: &str);
 }
 
-/// The adapter, its driver and this build: a new driver or new kernels are tuned afresh.
+/// The adapter, its driver and this build's tuned kernels (a hash of their source): a new
+/// driver or changed kernels are tuned afresh.
 pub fn cache_key(gpu: &Gpu) -> String {
-    format!("{} | webgan {}", gpu.adapter_summary(), env!("CARGO_PKG_VERSION"))
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    (crate::ops::conv::CONV.source, crate::ops::linear::LINEAR.source).hash(&mut h);
+    format!("{} | webgan {} kernels {:016x}", gpu.adapter_summary(), env!("CARGO_PKG_VERSION"), h.finish())
 }
 
 /// The cached tuning for this adapter if there is a valid one; else measures one (logging what
