@@ -53,45 +53,19 @@ fn gemm_block(g: Gemm, row0: u32, col0: u32) -> array<array<f32, TN>, TM> {
         b_at[j] = min(col0 + j * WG_N, g.n - 1u) * g.b_col;
     }
     var acc: array<array<f32, TN>, TM>;
-    // Four steps per iteration while four remain, then one at a time: on SwiftShader every
-    // iteration of a loop whose bound the compiler cannot prove uniform merges all TM x TN
-    // accumulators under a lane mask, so fewer, longer iterations are faster.
-    var k = 0u;
-    for (; k + 4u <= g.k; k += 4u) {
-        for (var q = 0u; q < 4u; q++) { // unroll
-            mad(&acc, operands(g, a_at, b_at, k + q));
+    for (var k = 0u; k < g.k; k++) {
+        var a: array<f32, TM>;
+        for (var i = 0u; i < TM; i++) { // unroll
+            a[i] = lhs[a_at[i] + k * g.a_k];
         }
-    }
-    for (; k < g.k; k++) {
-        mad(&acc, operands(g, a_at, b_at, k));
+        for (var j = 0u; j < TN; j++) { // unroll
+            let b = rhs[k * g.b_k + b_at[j]];
+            for (var i = 0u; i < TM; i++) { // unroll
+                acc[i][j] = fma(a[i], b, acc[i][j]);
+            }
+        }
     }
     return acc;
-}
-
-// Reduction step k's TM values of A (the thread's rows) and TN of B (its columns).
-struct Operands {
-    a: array<f32, TM>,
-    b: array<f32, TN>,
-}
-
-fn operands(g: Gemm, a_at: array<u32, TM>, b_at: array<u32, TN>, k: u32) -> Operands {
-    var o: Operands;
-    for (var i = 0u; i < TM; i++) { // unroll
-        o.a[i] = lhs[a_at[i] + k * g.a_k];
-    }
-    for (var j = 0u; j < TN; j++) { // unroll
-        o.b[j] = rhs[k * g.b_k + b_at[j]];
-    }
-    return o;
-}
-
-// acc[i][j] += a[i] * b[j].
-fn mad(acc: ptr<function, array<array<f32, TN>, TM>>, o: Operands) {
-    for (var j = 0u; j < TN; j++) { // unroll
-        for (var i = 0u; i < TM; i++) { // unroll
-            (*acc)[i][j] = fma(o.a[i], o.b[j], (*acc)[i][j]);
-        }
-    }
 }
 
 @compute @workgroup_size(WG_N, WG_M, 1)
