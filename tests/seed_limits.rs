@@ -23,7 +23,7 @@ fn seed_layers_at_batch_64_fit_default_limits() {
         let mut pass = encoder.begin_compute_pass(&Default::default());
         for (name, layer) in seed_layers(batch) {
             let p = build(&gpu, &layer, &gpu.tuning()).unwrap_or_else(|e| panic!("{name}: {e}"));
-            for d in std::iter::once(&p.forward).chain(&p.backward_input).chain(&p.backward_params) {
+            for d in p.forward.iter().chain(&p.backward_input).chain(&p.backward_params) {
                 d.encode(&mut pass);
             }
             println!("{name}: fits");
