@@ -232,14 +232,16 @@ export function startTraining(wasm, firstGpu, state) {
     const every = Math.max(1, Number(field('every').value));
     let k = 1;
     let msPerStep = null;
-    let nextGrid = (await exclusive(() => primary.session.step())) + every;
+    let step = await exclusive(() => primary.session.step());
+    let nextGrid = step + every;
     S.lastSave = performance.now();
     say(`Training ${S.runs.map((r) => r.label).join(' and ')} on ${S.source.kind === 'mnist' ? 'MNIST' : S.source.name}…`, 'ok');
     while (S.running) {
-      let step = 0;
+      // Never past the target: fast steps make k large.
+      const n = Math.max(1, Math.min(k, target - step));
       const t0 = performance.now();
-      for (const run of S.runs) step = await exclusive(() => run.session.train(S.data, k));
-      const ms = (performance.now() - t0) / k;
+      for (const run of S.runs) step = await exclusive(() => run.session.train(S.data, n));
+      const ms = (performance.now() - t0) / n;
       msPerStep = msPerStep === null ? ms : 0.8 * msPerStep + 0.2 * ms;
       k = Math.max(1, Math.min(32, Math.round(TARGET_CALL_MS / msPerStep)));
 
