@@ -176,7 +176,18 @@ fn padded(
 /// x padded for conv_direct and conv_weight_grad: `pad` zeros on every side.
 fn padded_x(gpu: &Gpu, g: &Conv2d, x: &View) -> Result<(Option<Dispatch>, View), GpuError> {
     let dims = [g.batch, g.c_in, g.h_in, g.w_in];
-    padded(gpu, x, dims, g.pad, [g.h_in + 2 * g.pad, g.w_in + 2 * g.pad])
+    padded(gpu, x, dims, g.pad, padded_x_dims(g))
+}
+
+/// Rows and columns of the padded x.
+fn padded_x_dims(g: &Conv2d) -> [usize; 2] {
+    [g.h_in + 2 * g.pad, g.w_in + 2 * g.pad]
+}
+
+/// Values in the padded x.
+fn padded_x_len(g: &Conv2d) -> usize {
+    let [h, w] = padded_x_dims(g);
+    g.batch * g.c_in * h * w
 }
 
 /// dy padded for conv_gather: ceil(K / stride) - 1 zeros before each axis (a phase's furthest
@@ -218,7 +229,7 @@ fn direct(
     y: &View,
 ) -> Result<Dispatch, GpuError> {
     check_len("conv_direct w", w, g.weight_len());
-    check_len("conv_direct x", xp, g.batch * g.c_in * (g.h_in + 2 * g.pad) * (g.w_in + 2 * g.pad));
+    check_len("conv_direct x", xp, padded_x_len(g));
     check_len("conv_direct y", y, g.output_len());
     let mut params = Params::new(g);
     params.has_bias = bias.is_some() as u32;
@@ -278,7 +289,7 @@ fn weight_grad(
     dw: &View,
 ) -> Result<Vec<Dispatch>, GpuError> {
     check_len("conv_weight_grad dy", dy, g.output_len());
-    check_len("conv_weight_grad x", xp, g.batch * g.c_in * (g.h_in + 2 * g.pad) * (g.w_in + 2 * g.pad));
+    check_len("conv_weight_grad x", xp, padded_x_len(g));
     check_len("conv_weight_grad dw", dw, g.weight_len());
     let total = g.batch * g.h_out() * g.w_out();
     let out_len = g.weight_len();
