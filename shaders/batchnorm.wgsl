@@ -21,8 +21,9 @@
 // The backward reads the mean and invstd that batchnorm_stats left in stats, so it must follow
 // the training forward of the same step.
 //
-// An activation that follows the batchnorm can be fused in (`act`: 0 none, 1 relu, 2 leaky relu
-// with slope `alpha`): y is then act(batchnorm(x)) and dy is the gradient with respect to that,
+// An activation that follows the batchnorm can be fused in (ACT, compiled in: 0 none, 1 relu,
+// 2 leaky relu with slope `alpha`; a switch on a uniform costs every element all its branches
+// on CPU adapters): y is then act(batchnorm(x)) and dy is the gradient with respect to that,
 // so the backward first takes dy * act'(z) with z = xhat * gamma + beta recomputed from x. That
 // saves the activation's own passes over memory (two reads and a write forward, three backward).
 
@@ -34,7 +35,7 @@ struct Params {
     len: u32,
     momentum: f32,
     eps: f32,
-    act: u32,
+    _pad0: u32,
     alpha: f32,
 }
 
@@ -49,6 +50,7 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> d_affine: array<f32>;
 
 const WG: u32 = 256u;
+const ACT: u32 = 0u;
 // Two sums reduced side by side (the backward needs two; the statistics use .x only).
 var<workgroup> partial: array<vec2f, WG>;
 
@@ -74,7 +76,7 @@ const LEAKY_RELU: u32 = 2u;
 
 // As activation.wgsl: at z = 0 the negative branch is taken.
 fn act(z: f32) -> f32 {
-    switch p.act {
+    switch ACT {
         case RELU: { return max(z, 0.0); }
         case LEAKY_RELU: { return select(p.alpha * z, z, z > 0.0); }
         default: { return z; }
@@ -82,7 +84,7 @@ fn act(z: f32) -> f32 {
 }
 
 fn act_grad(z: f32) -> f32 {
-    switch p.act {
+    switch ACT {
         case RELU: { return select(0.0, 1.0, z > 0.0); }
         case LEAKY_RELU: { return select(p.alpha, 1.0, z > 0.0); }
         default: { return 1.0; }

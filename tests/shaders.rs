@@ -63,3 +63,11 @@ fn activation_shader_validates_with_every_compiled_in_op() {
         validate(&format!("activation.wgsl with OP {op}"), &specialize(activation, &[("OP", op)]));
     }
 }
+
+#[test]
+fn batchnorm_shader_validates_with_every_compiled_in_activation() {
+    let batchnorm = include_str!("../shaders/batchnorm.wgsl");
+    for act in 0..3 {
+        validate(&format!("batchnorm.wgsl with ACT {act}"), &specialize(batchnorm, &[("WG", 16), ("ACT", act)]));
+    }
+}

@@ -36,8 +36,8 @@ struct Params {
     len: u32,
     momentum: f32,
     eps: f32,
-    /// The activation fused into the output: 0 none, 1 relu, 2 leaky relu (slope `alpha`).
-    act: u32,
+    _pad: u32,
+    /// The fused leaky relu's slope (the activation itself is the shader's compiled-in ACT).
     alpha: f32,
 }
 
@@ -85,6 +85,7 @@ impl BatchNormOp {
         grads: Option<&BatchNormGradBuffers>,
     ) -> Result<Self, GpuError> {
         let c = s.channels;
+        // The shader's ACT codes, compiled in.
         let (act, alpha) = match fused {
             None => (0, 0.0),
             Some(Activation::Relu) => (1, 0.0),
@@ -110,7 +111,7 @@ impl BatchNormOp {
             len: s.len() as u32,
             momentum: cfg.momentum,
             eps: cfg.eps,
-            act,
+            _pad: 0,
             alpha,
         };
         let uniform = gpu.uniform("batchnorm params", &params);
@@ -144,7 +145,7 @@ impl BatchNormOp {
         let per_channel = [c as u32, 1, 1];
         let elementwise = [super::grid_1d(s.len()), 1, 1];
         let dispatch = |entry: &str, grid: [u32; 3]| Dispatch {
-            pipeline: gpu.kernel(&BATCHNORM, entry, &[("WG", reduce_wg)]),
+            pipeline: gpu.kernel(&BATCHNORM, entry, &[("WG", reduce_wg), ("ACT", act)]),
             bind_group: bind_group.clone(),
             grid,
         };

@@ -17,6 +17,9 @@ pub const BATCHNORM_CASES: &[BatchNorm] = &[
     BatchNorm { batch: 1, channels: 5, spatial: 5 * 5 },
     BatchNorm { batch: 2, channels: 3, spatial: 7 * 9 },
     BatchNorm { batch: 8, channels: 16, spatial: 11 * 11 },
+    // Planes of exactly 16 and 64 values: the smallest planes given workgroups of their own.
+    BatchNorm { batch: 3, channels: 5, spatial: 4 * 4 },
+    BatchNorm { batch: 5, channels: 7, spatial: 8 * 8 },
     // Many values per channel: each thread loops over the channel many times.
     BatchNorm { batch: 16, channels: 2, spatial: 33 * 33 },
 ];
