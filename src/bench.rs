@@ -206,12 +206,14 @@ pub fn build(gpu: &Gpu, layer: &Layer, tiles: &Tuning) -> Result<Passes, GpuErro
         w: filled(gpu, "w", w_len, 2),
         bias: Some(filled(gpu, "b", c_out, 3)),
         y: gpu.zeros("y", y_len),
+        act: None,
     };
     let grads = ConvGradBuffers {
         dy: filled(gpu, "dy", y_len, 4),
         dx: Some(gpu.zeros("dx", x_len)),
         dw: gpu.zeros("dw", w_len),
         db: Some(gpu.zeros("db", c_out)),
+        dx_act: None,
     };
     let conv = |op: ConvOp| Passes {
         forward: op.pad_forward.into_iter().chain(op.forward).collect(),

@@ -63,9 +63,10 @@ impl Tiles {
             _ => Tiles { tm: 4, tn: 4, wg_m: 8, wg_n: 16 },
         }
     }
-    /// The shape for a GEMM of `rows` x `cols` outputs: this one, or a narrower variant (same
-    /// threads per workgroup, fewer rows or columns per tile) when this one would spend most of
-    /// its work on padding: G's last layer has 1 or 3 output channels, D's last linear one output.
+    /// The shape for a GEMM of `rows` x `cols` outputs: this one, or a variant with the same
+    /// threads per workgroup and no larger per-thread block when this one would spend much of its
+    /// work on padding: G's last layer has 1 or 3 output channels, D's first 1 or 3 input
+    /// channels (its weight gradient is 32 x 16 for MNIST), D's last linear one output.
     /// Score: padded outputs per useful output, times loads per multiply-add of a thread's block
     /// ((tm + tn) / (tm * tn)); the lowest wins, ties going to `self`.
     pub fn fit(&self, rows: usize, cols: usize) -> Tiles {
@@ -75,12 +76,16 @@ impl Tiles {
             let padded = (rows.div_ceil(tm) * tm * cols.div_ceil(tn) * tn) as f64 / (rows * cols) as f64;
             padded * (t.tm + t.tn) as f64 / (t.tm * t.tn) as f64
         };
-        let few_rows = [1, 2, 4].map(|tm| Tiles { tm, tn: self.tn, wg_m: 1, wg_n: threads });
-        let few_cols = [1, 2, 4].map(|tn| Tiles { tm: self.tm, tn, wg_m: threads, wg_n: 1 });
+        let halvings = |n: u32| std::iter::successors(Some(n), |&v| (v > 1).then_some(v / 2));
         let mut best = *self;
-        for t in few_rows.iter().chain(&few_cols) {
-            if score(t) < score(&best) {
-                best = *t;
+        for tm in halvings(self.tm) {
+            for tn in halvings(self.tn) {
+                for wg_m in (1..=threads).filter(|&d| threads.is_multiple_of(d)) {
+                    let t = Tiles { tm, tn, wg_m, wg_n: threads / wg_m };
+                    if score(&t) < score(&best) {
+                        best = t;
+                    }
+                }
             }
         }
         best
@@ -385,6 +390,13 @@ mod tests {
         assert!(CPU.fit(3, 65536).tile_m() <= 4);
         // D's final linear: one output column.
         assert_eq!(CPU.fit(64, 1).tile_n(), 1);
+        // SwiftShader's 16x16 blocks on D's first MNIST conv (32 output channels, one input
+        // channel): forward 32 x 16384 and weight gradient 32 x 16 without padding rows or columns.
+        let swiftshader = Tiles { tm: 16, tn: 16, wg_m: 4, wg_n: 4 };
+        let t = swiftshader.fit(32, 16384);
+        assert!(32 % t.tile_m() == 0 && (t.tm, t.tn, t.wg_m * t.wg_n) == (16, 16, 16), "{t}");
+        let t = swiftshader.fit(32, 16);
+        assert!(32 % t.tile_m() == 0 && 16 % t.tile_n() == 0 && t.wg_m * t.wg_n == 16, "{t}");
     }
 
     #[test]

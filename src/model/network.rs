@@ -20,8 +20,25 @@ enum LayerOp {
     Conv(ConvOp),
     BatchNorm(BatchNormOp),
     Act(ActivationOp),
-    /// An activation computed by the batchnorm before it.
+    /// An activation computed by the batchnorm or the conv before it.
     Fused,
+}
+
+/// The activation after layer `i` that runs in that conv's epilogues, if any: a relu or leaky
+/// relu between two conv layers. The first conv's forward writes act(y) straight into the
+/// activation's output, and the second conv's input gradient comes out already multiplied by
+/// act' (read from that output), into the first conv's output gradient. The activation's own
+/// passes, and the conv's own output buffers, go unused.
+fn conv_fused_act(spec: &NetSpec, i: usize) -> Option<Activation> {
+    let conv = |l: Option<&LayerSpec>| matches!(l, Some(LayerSpec::Conv { .. } | LayerSpec::ConvTranspose { .. }));
+    match spec.layers.get(i + 1) {
+        Some(LayerSpec::Act(a @ (Activation::Relu | Activation::LeakyRelu(_))))
+            if conv(spec.layers.get(i)) && conv(spec.layers.get(i + 2)) =>
+        {
+            Some(*a)
+        }
+        _ => None,
+    }
 }
 
 /// The flat buffers of one network's parameters (or gradients, or moments): the whole, and one
@@ -117,7 +134,13 @@ impl Network {
         let (mut p, mut bn_index) = (0, 0);
         for (i, layer) in spec.layers.iter().enumerate() {
             let x = if i == 0 { input.clone() } else { outputs[i - 1].clone() };
-            let dx = if i == 0 { input_grad.clone() } else { Some(output_grads[i - 1].clone()) };
+            // Through an activation fused into the convs around it, the gradient skips its buffer.
+            let dx_act = i.checked_sub(2).and_then(|before| conv_fused_act(&spec, before));
+            let dx = match i {
+                0 => input_grad.clone(),
+                _ if dx_act.is_some() => Some(output_grads[i - 2].clone()),
+                _ => Some(output_grads[i - 1].clone()),
+            };
             let (y, dy) = (outputs[i].clone(), output_grads[i].clone());
             let op = match layer {
                 LayerSpec::Linear { .. } => {
@@ -132,13 +155,20 @@ impl Network {
                     LayerOp::Linear(LinearOp::new(gpu, &layer.linear(batch), tiles, &io, Some(&gr))?)
                 }
                 LayerSpec::Conv { .. } | LayerSpec::ConvTranspose { .. } => {
-                    let io =
-                        ConvBuffers { x, w: params.tensors[p].clone(), bias: Some(params.tensors[p + 1].clone()), y };
+                    let act = conv_fused_act(&spec, i);
+                    let io = ConvBuffers {
+                        x,
+                        w: params.tensors[p].clone(),
+                        bias: Some(params.tensors[p + 1].clone()),
+                        y: if act.is_some() { outputs[i + 1].clone() } else { y },
+                        act,
+                    };
                     let gr = ConvGradBuffers {
                         dy,
                         dx,
                         dw: grads.tensors[p].clone(),
                         db: Some(grads.tensors[p + 1].clone()),
+                        dx_act,
                     };
                     LayerOp::Conv(match layer {
                         LayerSpec::Conv { .. } => ConvOp::conv2d(gpu, &layer.conv(batch), tiles, &io, Some(&gr))?,
@@ -182,6 +212,7 @@ impl Network {
                 LayerSpec::Act(_) if matches!(layers.last(), Some(LayerOp::BatchNorm(b)) if b.fused.is_some()) => {
                     LayerOp::Fused
                 }
+                LayerSpec::Act(_) if i > 0 && conv_fused_act(&spec, i - 1).is_some() => LayerOp::Fused,
                 LayerSpec::Act(act) => {
                     let dx = dx.expect("an activation is never first");
                     LayerOp::Act(ActivationOp::new(gpu, *act, &x, &y, Some((&dy, &dx)))?)

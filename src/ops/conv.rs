@@ -10,12 +10,12 @@
 
 use super::util::channel_sum;
 use crate::gpu::{Binding, Dispatch, Family, Gpu, GpuError, OpLabel, Sink, Tiles, Tuning, View};
-use crate::shape::{Conv2d, ConvTranspose2d};
+use crate::shape::{Activation, Conv2d, ConvTranspose2d};
 
 pub static CONV: Family = Family {
     name: "conv",
     source: include_str!("../../shaders/conv.wgsl"),
-    bindings: &[Binding::Uniform, Binding::Read, Binding::Read, Binding::Read, Binding::ReadWrite],
+    bindings: &[Binding::Uniform, Binding::Read, Binding::Read, Binding::Read, Binding::ReadWrite, Binding::Read],
 };
 
 /// Mirrors `Params` in conv.wgsl.
@@ -39,7 +39,8 @@ struct Params {
     dy_h: u32,
     dy_w: u32,
     phase: u32,
-    _pad: [u32; 3],
+    alpha: f32,
+    _pad: [u32; 2],
 }
 
 impl Params {
@@ -62,7 +63,8 @@ impl Params {
             dy_h: 0,
             dy_w: 0,
             phase: 0,
-            _pad: [0; 3],
+            alpha: 0.0,
+            _pad: [0; 2],
         }
     }
 }
@@ -85,6 +87,33 @@ fn check_len(what: &str, view: &View, len: usize) {
     assert_eq!(view.len, len, "{what}: buffer holds {} values, the geometry needs {len}", view.len);
 }
 
+/// Activations run in a GEMM's epilogue instead of passes of their own (conv.wgsl's ACT and
+/// DACT): `act` on the forward's output, and `dact`'s derivative, read from this layer's input x
+/// (that activation's output), multiplied into the input gradient.
+#[derive(Clone, Copy, Default)]
+struct Epilogue<'a> {
+    act: Option<Activation>,
+    dact: Option<(Activation, &'a View)>,
+}
+
+impl Epilogue<'_> {
+    /// conv.wgsl's ACT and DACT constants, and the uniform's alpha.
+    fn consts(&self) -> ([(&'static str, u32); 2], f32) {
+        let code = |a: Option<Activation>| match a {
+            None => (0, None),
+            Some(Activation::Relu) => (1, None),
+            Some(Activation::LeakyRelu(alpha)) => (2, Some(alpha)),
+            Some(other) => panic!("a conv fuses relu and leaky relu only, not {other:?}"),
+        };
+        let (act, a1) = code(self.act);
+        let (dact, a2) = code(self.dact.map(|d| d.0));
+        if let (Some(a1), Some(a2)) = (a1, a2) {
+            assert_eq!(a1, a2, "one fused leaky relu slope per GEMM");
+        }
+        ([("ACT", act), ("DACT", dact)], a1.or(a2).unwrap_or(0.0))
+    }
+}
+
 fn grid(gpu: &Gpu, what: &str, cols: usize, rows: usize, tiles: &Tiles) -> Result<[u32; 2], GpuError> {
     let x = cols.div_ceil(tiles.tile_n() as usize) as u32;
     let y = rows.div_ceil(tiles.tile_m() as usize) as u32;
@@ -98,14 +127,14 @@ fn dispatch(
     entry: &str,
     consts: &[(&str, u32)],
     params: &Params,
-    views: [Option<&View>; 4],
+    views: [Option<&View>; 5],
     grid: [u32; 3],
 ) -> Result<Dispatch, GpuError> {
     for v in views.iter().flatten() {
         gpu.check_binding(entry, v.bytes())?;
     }
     let uniform = gpu.uniform(entry, params);
-    let [a, b, bias, out] = views;
+    let [a, b, bias, out, act_in] = views;
     let bind_group = gpu.bind_group(
         &CONV,
         entry,
@@ -115,6 +144,7 @@ fn dispatch(
             gpu.optional(b),
             gpu.optional(bias),
             out.expect("output").binding(),
+            gpu.optional(act_in),
         ],
     );
     Ok(Dispatch { pipeline: gpu.kernel(&CONV, entry, consts), bind_group, grid })
@@ -122,9 +152,15 @@ fn dispatch(
 
 /// The GEMM kernels' constants: the tile shape, the kernel size and stride, and for conv_gather
 /// the taps of the stride phases one dispatch covers (see conv.wgsl).
-fn gemm_consts(tiles: &Tiles, g: &Conv2d, taps: [u32; 2], row_steps: usize) -> Vec<(&'static str, u32)> {
+fn gemm_consts(
+    tiles: &Tiles,
+    g: &Conv2d,
+    taps: [u32; 2],
+    row_steps: usize,
+    epilogue: [(&'static str, u32); 2],
+) -> Vec<(&'static str, u32)> {
     let consts = geometry_consts(g.kernel as u32, g.stride as u32, taps, row_steps as u32);
-    [tiles.consts().as_slice(), &consts].concat()
+    [tiles.consts().as_slice(), &consts, &epilogue].concat()
 }
 
 /// conv.wgsl's per-layer constants for kernel size `k`, stride `s`, conv_gather's `taps` per
@@ -169,7 +205,7 @@ fn padded(
     (params.batch, params.c_in, params.h_in, params.w_in) = (batch as u32, c as u32, h as u32, w as u32);
     (params.h_out, params.w_out, params.pad) = (h_to as u32, w_to as u32, lo as u32);
     let grid = [super::grid_1d(batch * c * h), 1, 1];
-    let pass = dispatch(gpu, "conv_pad", &[], &params, [Some(src), None, None, Some(&dst)], grid)?;
+    let pass = dispatch(gpu, "conv_pad", &[], &params, [Some(src), None, None, Some(&dst), None], grid)?;
     Ok((Some(pass), dst))
 }
 
@@ -219,6 +255,7 @@ fn gather_dy_dims(g: &Conv2d) -> [usize; 2] {
 
 /// y = conv2d(x, w) + bias, for the geometry `g` (conv2d forward; conv_transpose2d d_input);
 /// `xp` is x from [`padded_x`].
+#[allow(clippy::too_many_arguments)]
 fn direct(
     gpu: &Gpu,
     g: &Conv2d,
@@ -227,22 +264,27 @@ fn direct(
     xp: &View,
     bias: Option<&View>,
     y: &View,
+    epilogue: Epilogue,
 ) -> Result<Dispatch, GpuError> {
     check_len("conv_direct w", w, g.weight_len());
     check_len("conv_direct x", xp, padded_x_len(g));
     check_len("conv_direct y", y, g.output_len());
+    let (epi, alpha) = epilogue.consts();
     let mut params = Params::new(g);
     params.has_bias = bias.is_some() as u32;
+    params.alpha = alpha;
     let (cols, rows) = (g.batch * g.h_out() * g.w_out(), g.c_out);
     let tiles = &tiles.direct.fit(rows, cols);
     let [gx, gy] = grid(gpu, "conv_direct", cols, rows, tiles)?;
-    let consts = gemm_consts(tiles, g, all_taps(g), 4);
-    dispatch(gpu, "conv_direct", &consts, &params, [Some(w), Some(xp), bias, Some(y)], [gx, gy, 1])
+    let consts = gemm_consts(tiles, g, all_taps(g), 4, epi);
+    let act_in = epilogue.dact.map(|d| d.1);
+    dispatch(gpu, "conv_direct", &consts, &params, [Some(w), Some(xp), bias, Some(y), act_in], [gx, gy, 1])
 }
 
 /// dx = conv2d's input gradient of dy (+ bias), for `g` (conv2d d_input; conv_transpose2d
 /// forward); `dyp` is dy from [`padded_dy`]. One dispatch for all stride phases when the stride
 /// divides the kernel (every phase has the same taps), else one per phase.
+#[allow(clippy::too_many_arguments)]
 fn gather(
     gpu: &Gpu,
     g: &Conv2d,
@@ -251,28 +293,32 @@ fn gather(
     dyp: &View,
     bias: Option<&View>,
     dx: &View,
+    epilogue: Epilogue,
 ) -> Result<Vec<Dispatch>, GpuError> {
     let [dy_h, dy_w] = gather_dy_dims(g);
     check_len("conv_gather w", w, g.weight_len());
     check_len("conv_gather dy", dyp, g.batch * g.c_out * dy_h * dy_w);
     check_len("conv_gather dx", dx, g.input_len());
+    let (epi, alpha) = epilogue.consts();
     let mut params = Params::new(g);
     params.has_bias = bias.is_some() as u32;
+    params.alpha = alpha;
     (params.dy_h, params.dy_w) = (dy_h as u32, dy_w as u32);
     // The largest stride phase has ceil(h / stride) x ceil(w / stride) pixels.
     let cols = g.batch * g.h_in.div_ceil(g.stride) * g.w_in.div_ceil(g.stride);
     let tiles = &tiles.gather.fit(g.c_in, cols);
     let [gx, gy] = grid(gpu, "conv_gather", cols, g.c_in, tiles)?;
-    let views = [Some(w), Some(dyp), bias, Some(dx)];
+    let views = [Some(w), Some(dyp), bias, Some(dx), epilogue.dact.map(|d| d.1)];
     let s = g.stride;
     if g.kernel % s == 0 {
-        let consts = gemm_consts(tiles, g, all_taps(g), 4);
+        let consts = gemm_consts(tiles, g, all_taps(g), 4, epi);
         return Ok(vec![dispatch(gpu, "conv_gather", &consts, &params, views, [gx, gy, (s * s) as u32])?]);
     }
     (0..s * s)
         .map(|phase| {
             params.phase = phase as u32;
-            let consts = gemm_consts(tiles, g, [phase_taps(g, phase / s), phase_taps(g, phase % s)], 4);
+            let taps = [phase_taps(g, phase / s), phase_taps(g, phase % s)];
+            let consts = gemm_consts(tiles, g, taps, 4, epi);
             dispatch(gpu, "conv_gather", &consts, &params, views, [gx, gy, 1])
         })
         .collect()
@@ -308,14 +354,14 @@ fn weight_grad(
     params.splits = splits as u32;
     params.split_len = split_len as u32;
     params.out_len = out_len as u32;
-    let consts = gemm_consts(tiles, g, all_taps(g), row_steps(g));
+    let consts = gemm_consts(tiles, g, all_taps(g), row_steps(g), Epilogue::default().consts().0);
     if splits == 1 {
         return Ok(vec![dispatch(
             gpu,
             "conv_weight_grad",
             &consts,
             &params,
-            [Some(dy), Some(xp), None, Some(dw)],
+            [Some(dy), Some(xp), None, Some(dw), None],
             [gx, gy, 1],
         )?]);
     }
@@ -326,7 +372,7 @@ fn weight_grad(
             "conv_weight_grad",
             &consts,
             &params,
-            [Some(dy), Some(xp), None, Some(&partials)],
+            [Some(dy), Some(xp), None, Some(&partials), None],
             [gx, gy, splits as u32],
         )?,
         dispatch(
@@ -334,27 +380,32 @@ fn weight_grad(
             "conv_weight_grad_reduce",
             &[],
             &params,
-            [Some(&partials), None, None, Some(dw)],
+            [Some(&partials), None, None, Some(dw), None],
             [super::grid_1d(out_len), 1, 1],
         )?,
     ])
 }
 
-/// The forward buffers of a conv layer: input, weight, optional bias, output.
+/// The forward buffers of a conv layer: input, weight, optional bias, output; and the
+/// activation after the layer when it is fused in (y then holds act(conv(x))).
 pub struct ConvBuffers {
     pub x: View,
     pub w: View,
     pub bias: Option<View>,
     pub y: View,
+    pub act: Option<Activation>,
 }
 
 /// The backward buffers: the output gradient in; the input gradient (overwritten; None for a
-/// first layer, whose input needs none) and the parameter gradients (added into) out.
+/// first layer, whose input needs none) and the parameter gradients (added into) out. With
+/// `dx_act`, x is that activation's output and dx is taken through it: the gradient with respect
+/// to the activation's input (its backward fused into this layer's).
 pub struct ConvGradBuffers {
     pub dy: View,
     pub dx: Option<View>,
     pub dw: View,
     pub db: Option<View>,
+    pub dx_act: Option<Activation>,
 }
 
 /// One conv2d or conv_transpose2d layer's dispatches, built once over fixed buffers.
@@ -383,13 +434,15 @@ impl ConvOp {
         grads: Option<&ConvGradBuffers>,
     ) -> Result<ConvOp, GpuError> {
         let (pad_forward, xp) = padded_x(gpu, g, &io.x)?;
-        let forward = vec![direct(gpu, g, tiles, &io.w, &xp, io.bias.as_ref(), &io.y)?];
+        let fwd_epilogue = Epilogue { act: io.act, dact: None };
+        let forward = vec![direct(gpu, g, tiles, &io.w, &xp, io.bias.as_ref(), &io.y, fwd_epilogue)?];
         let (mut pad_backward, mut backward_input, mut backward_params) = (None, Vec::new(), Vec::new());
         if let Some(gr) = grads {
             if let Some(dx) = &gr.dx {
                 let dyp;
                 (pad_backward, dyp) = padded_dy(gpu, g, &gr.dy)?;
-                backward_input = gather(gpu, g, tiles, &io.w, &dyp, None, dx)?;
+                let epilogue = Epilogue { act: None, dact: gr.dx_act.map(|a| (a, &io.x)) };
+                backward_input = gather(gpu, g, tiles, &io.w, &dyp, None, dx, epilogue)?;
             }
             backward_params = weight_grad(gpu, g, tiles, &gr.dy, &xp, &gr.dw)?;
             if let Some(db) = &gr.db {
@@ -417,13 +470,15 @@ impl ConvOp {
     ) -> Result<ConvOp, GpuError> {
         let adj = g.adjoint();
         let (pad_forward, xp) = padded_dy(gpu, &adj, &io.x)?;
-        let forward = gather(gpu, &adj, tiles, &io.w, &xp, io.bias.as_ref(), &io.y)?;
+        let fwd_epilogue = Epilogue { act: io.act, dact: None };
+        let forward = gather(gpu, &adj, tiles, &io.w, &xp, io.bias.as_ref(), &io.y, fwd_epilogue)?;
         let (mut pad_backward, mut backward_input, mut backward_params) = (None, Vec::new(), Vec::new());
         if let Some(gr) = grads {
             let dyp;
             (pad_backward, dyp) = padded_x(gpu, &adj, &gr.dy)?;
             if let Some(dx) = &gr.dx {
-                backward_input = vec![direct(gpu, &adj, tiles, &io.w, &dyp, None, dx)?];
+                let epilogue = Epilogue { act: None, dact: gr.dx_act.map(|a| (a, &io.x)) };
+                backward_input = vec![direct(gpu, &adj, tiles, &io.w, &dyp, None, dx, epilogue)?];
             }
             backward_params = weight_grad(gpu, &adj, tiles, &io.x, &dyp, &gr.dw)?;
             if let Some(db) = &gr.db {

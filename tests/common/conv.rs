@@ -5,7 +5,7 @@ use webgan::gpu::{Gpu, Tiles, Tuning, View};
 use webgan::ops::conv::{ConvBuffers, ConvGradBuffers, ConvOp};
 use webgan::ops::submit;
 use webgan::reference;
-use webgan::shape::{Conv2d, ConvTranspose2d};
+use webgan::shape::{Activation, Conv2d, ConvTranspose2d};
 
 pub const CONV2D_CASES: &[Conv2d] = &[
     // The seed's 5x5 / stride 2 / pad 2 on an odd, non-square image, batch > 1.
@@ -66,11 +66,40 @@ impl Case {
     }
 }
 
+/// Activations fused into the epilogues, by case: none, relu after the layer, leaky relu before
+/// it (x is taken as its output), and leaky relus on both sides.
+fn fused(i: usize) -> Fused {
+    let (relu, leaky) = (Some(Activation::Relu), Some(Activation::LeakyRelu(0.2)));
+    let cases = [(None, None), (relu, None), (None, leaky), (leaky, leaky)];
+    let (act, dx_act) = cases[i % cases.len()];
+    Fused { act, dx_act }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Fused {
+    act: Option<Activation>,
+    dx_act: Option<Activation>,
+}
+
+impl Fused {
+    /// The reference for y: the conv's output through `act`.
+    fn y(&self, y: Vec<f32>) -> Vec<f32> {
+        self.act.map_or(y.clone(), |a| reference::activation_forward(a, &y))
+    }
+
+    /// The reference for dx: the conv's input gradient through `dx_act`, whose input has the
+    /// sign of its output x.
+    fn dx(&self, x: &[f32], dx: Vec<f32>) -> Vec<f32> {
+        self.dx_act.map_or(dx.clone(), |a| reference::activation_backward(a, x, &dx))
+    }
+}
+
 /// Uploads, runs forward then backward on the GPU, and reads back (y, dx, dw, db).
 async fn run_gpu(
     gpu: &Gpu,
     c: &Case,
     y_len: usize,
+    fused: Fused,
     build: impl FnOnce(&ConvBuffers, &ConvGradBuffers) -> ConvOp,
 ) -> [Vec<f32>; 4] {
     let io = ConvBuffers {
@@ -78,12 +107,14 @@ async fn run_gpu(
         w: gpu.upload("w", &c.w),
         bias: Some(gpu.upload("b", &c.b)),
         y: gpu.zeros("y", y_len),
+        act: fused.act,
     };
     let grads = ConvGradBuffers {
         dy: gpu.upload("dy", &c.dy),
         dx: Some(gpu.zeros("dx", c.x.len())),
         dw: gpu.upload("dw", &c.dw0),
         db: Some(gpu.upload("db", &c.db0)),
+        dx_act: fused.dx_act,
     };
     let op = build(&io, &grads);
     submit(gpu, "conv check", |pass| {
@@ -131,13 +162,14 @@ pub async fn check_tile_shapes(gpu: &Gpu) {
 async fn check_conv2d_cases(gpu: &Gpu, tiles: &Tuning, cases: &[Conv2d]) {
     for (i, g) in cases.iter().enumerate() {
         let c = Case::new(100 + i as u64, g.input_len(), g.weight_len(), g.c_out, g.output_len());
+        let f = fused(i);
         let [y, dx, dw, db] =
-            run_gpu(gpu, &c, g.output_len(), |io, gr| ConvOp::conv2d(gpu, g, tiles, io, Some(gr)).unwrap()).await;
-        let want_y = reference::conv2d_forward(g, &c.x, &c.w, Some(&c.b));
+            run_gpu(gpu, &c, g.output_len(), f, |io, gr| ConvOp::conv2d(gpu, g, tiles, io, Some(gr)).unwrap()).await;
+        let want_y = f.y(reference::conv2d_forward(g, &c.x, &c.w, Some(&c.b)));
         let want = reference::conv2d_backward(g, &c.x, &c.w, &c.dy);
-        report(&format!("conv2d {g:?}"));
+        report(&format!("conv2d {g:?}, fused {f:?}"));
         report(&compare("conv", "  y", &y, &want_y));
-        report(&compare("conv", "  dx", &dx, &want.dx));
+        report(&compare("conv", "  dx", &dx, &f.dx(&c.x, want.dx)));
         report(&compare("conv", "  dw", &dw, &plus(&c.dw0, &want.dw)));
         report(&compare("conv", "  db", &db, &plus(&c.db0, &want.db)));
     }
@@ -146,14 +178,15 @@ async fn check_conv2d_cases(gpu: &Gpu, tiles: &Tuning, cases: &[Conv2d]) {
 async fn check_conv_transpose2d_cases(gpu: &Gpu, tiles: &Tuning, cases: &[ConvTranspose2d]) {
     for (i, g) in cases.iter().enumerate() {
         let c = Case::new(200 + i as u64, g.input_len(), g.weight_len(), g.c_out, g.output_len());
-        let [y, dx, dw, db] =
-            run_gpu(gpu, &c, g.output_len(), |io, gr| ConvOp::conv_transpose2d(gpu, g, tiles, io, Some(gr)).unwrap())
-                .await;
-        let want_y = reference::conv_transpose2d_forward(g, &c.x, &c.w, Some(&c.b));
+        let f = fused(i + 1);
+        let build =
+            |io: &ConvBuffers, gr: &ConvGradBuffers| ConvOp::conv_transpose2d(gpu, g, tiles, io, Some(gr)).unwrap();
+        let [y, dx, dw, db] = run_gpu(gpu, &c, g.output_len(), f, build).await;
+        let want_y = f.y(reference::conv_transpose2d_forward(g, &c.x, &c.w, Some(&c.b)));
         let want = reference::conv_transpose2d_backward(g, &c.x, &c.w, &c.dy);
-        report(&format!("conv_transpose2d {g:?}"));
+        report(&format!("conv_transpose2d {g:?}, fused {f:?}"));
         report(&compare("conv", "  y", &y, &want_y));
-        report(&compare("conv", "  dx", &dx, &want.dx));
+        report(&compare("conv", "  dx", &dx, &f.dx(&c.x, want.dx)));
         report(&compare("conv", "  dw", &dw, &plus(&c.dw0, &want.dw)));
         report(&compare("conv", "  db", &db, &plus(&c.db0, &want.db)));
     }
