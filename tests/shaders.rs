@@ -1,5 +1,5 @@
-//! Every file in shaders/ parses and validates with naga, as written and with every tile shape
-//! and conv geometry the adapters use (no GPU needed).
+//! Every file in shaders/ parses and validates with naga, as written and with every tile shape,
+//! conv geometry and compiled-in activation the adapters use (no GPU needed).
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::path::Path;
@@ -50,9 +50,13 @@ fn tiled_shaders_validate_with_every_tile_shape() {
         (1, 1, [1, 1], 1),
         (2, 3, [0, 1], 1),
     ];
-    for (k, s, taps, row_steps) in cases {
-        let consts = [Tiles::CANDIDATES[0].consts().as_slice(), &geometry_consts(k, s, taps, row_steps)].concat();
-        validate(&format!("conv.wgsl with kernel {k}, stride {s}"), &specialize(conv, &consts));
+    // ... and the activations fused into its epilogues (ACT after the layer, DACT before it).
+    let epilogues =
+        [[("ACT", 0), ("DACT", 0)], [("ACT", 1), ("DACT", 0)], [("ACT", 0), ("DACT", 2)], [("ACT", 2), ("DACT", 1)]];
+    for ((k, s, taps, row_steps), epilogue) in cases.into_iter().zip(epilogues.iter().cycle()) {
+        let consts =
+            [Tiles::CANDIDATES[0].consts().as_slice(), &geometry_consts(k, s, taps, row_steps), epilogue].concat();
+        validate(&format!("conv.wgsl with kernel {k}, stride {s}, {epilogue:?}"), &specialize(conv, &consts));
     }
 }
 
