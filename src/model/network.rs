@@ -28,17 +28,16 @@ enum LayerOp {
 /// relu between two conv layers. The first conv's forward writes act(y) straight into the
 /// activation's output, and the second conv's input gradient comes out already multiplied by
 /// act' (read from that output), into the first conv's output gradient. The activation's own
-/// passes, and the conv's own output buffers, go unused.
+/// passes, and the conv's own output buffers, go unused. act' from the output needs the output's
+/// sign to be the input's: a leaky relu's slope must not be negative.
 fn conv_fused_act(spec: &NetSpec, i: usize) -> Option<Activation> {
     let conv = |l: Option<&LayerSpec>| matches!(l, Some(LayerSpec::Conv { .. } | LayerSpec::ConvTranspose { .. }));
-    match spec.layers.get(i + 1) {
-        Some(LayerSpec::Act(a @ (Activation::Relu | Activation::LeakyRelu(_))))
-            if conv(spec.layers.get(i)) && conv(spec.layers.get(i + 2)) =>
-        {
-            Some(*a)
-        }
-        _ => None,
-    }
+    let act = match spec.layers.get(i + 1) {
+        Some(LayerSpec::Act(a @ Activation::Relu)) => *a,
+        Some(LayerSpec::Act(a @ Activation::LeakyRelu(slope))) if *slope >= 0.0 => *a,
+        _ => return None,
+    };
+    (conv(spec.layers.get(i)) && conv(spec.layers.get(i + 2))).then_some(act)
 }
 
 /// The flat buffers of one network's parameters (or gradients, or moments): the whole, and one
