@@ -85,13 +85,9 @@ impl BatchNormOp {
         grads: Option<&BatchNormGradBuffers>,
     ) -> Result<Self, GpuError> {
         let c = s.channels;
-        // The shader's ACT codes, compiled in.
-        let (act, alpha) = match fused {
-            None => (0, 0.0),
-            Some(Activation::Relu) => (1, 0.0),
-            Some(Activation::LeakyRelu(alpha)) => (2, alpha),
-            Some(other) => panic!("batchnorm fuses relu and leaky relu only, not {other:?}"),
-        };
+        // The shader's ACT code, compiled in.
+        let (act, alpha) = super::fused_act_code("batchnorm", fused);
+        let alpha = alpha.unwrap_or(0.0);
         check_len("x", &io.x, s.len());
         check_len("y", &io.y, s.len());
         check_len("affine", &io.affine, 2 * c);

@@ -99,14 +99,8 @@ struct Epilogue<'a> {
 impl Epilogue<'_> {
     /// conv.wgsl's ACT and DACT constants, and the uniform's alpha.
     fn consts(&self) -> ([(&'static str, u32); 2], f32) {
-        let code = |a: Option<Activation>| match a {
-            None => (0, None),
-            Some(Activation::Relu) => (1, None),
-            Some(Activation::LeakyRelu(alpha)) => (2, Some(alpha)),
-            Some(other) => panic!("a conv fuses relu and leaky relu only, not {other:?}"),
-        };
-        let (act, a1) = code(self.act);
-        let (dact, a2) = code(self.dact.map(|d| d.0));
+        let (act, a1) = super::fused_act_code("a conv", self.act);
+        let (dact, a2) = super::fused_act_code("a conv", self.dact.map(|d| d.0));
         if let (Some(a1), Some(a2)) = (a1, a2) {
             assert_eq!(a1, a2, "one fused leaky relu slope per GEMM");
         }

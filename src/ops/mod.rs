@@ -16,6 +16,18 @@ pub mod util;
 pub mod xent;
 
 use crate::gpu::Gpu;
+use crate::shape::Activation;
+
+/// The code of an activation fused into another op's passes, as batchnorm.wgsl's ACT and
+/// conv.wgsl's ACT and DACT take it (0 none, 1 relu, 2 leaky relu), and the leaky relu's slope.
+pub(crate) fn fused_act_code(op: &str, act: Option<Activation>) -> (u32, Option<f32>) {
+    match act {
+        None => (0, None),
+        Some(Activation::Relu) => (1, None),
+        Some(Activation::LeakyRelu(alpha)) => (2, Some(alpha)),
+        Some(other) => panic!("{op} fuses relu and leaky relu only, not {other:?}"),
+    }
+}
 
 /// Workgroups for a grid-stride loop over `len` elements with 256 threads per workgroup.
 /// Capped, since the kernels loop: large tensors never exceed the per-dimension limit.

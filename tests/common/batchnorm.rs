@@ -1,7 +1,7 @@
 //! batchnorm: eval forward, training forward (y and the running statistics), dx and
 //! [d_gamma; d_beta] against the reference.
 
-use super::{compare, report, Rng};
+use super::{compare, report, then, Rng};
 use webgan::gpu::Gpu;
 use webgan::ops::batchnorm::{BatchNormBuffers, BatchNormGradBuffers, BatchNormOp};
 use webgan::ops::submit;
@@ -23,11 +23,6 @@ pub const BATCHNORM_CASES: &[BatchNorm] = &[
     // Many values per channel: each thread loops over the channel many times.
     BatchNorm { batch: 16, channels: 2, spatial: 33 * 33 },
 ];
-
-/// The activation `act` applied to `y`, if any.
-fn then(act: Option<Activation>, y: Vec<f32>) -> Vec<f32> {
-    act.map_or(y.clone(), |a| reference::activation_forward(a, &y))
-}
 
 fn plus(a: &[f32], b: &[f32]) -> Vec<f32> {
     a.iter().zip(b).map(|(a, b)| a + b).collect()

@@ -1,6 +1,6 @@
 //! conv2d and conv_transpose2d: forward, d_input, d_weight, d_bias against the reference.
 
-use super::{compare, report, Rng};
+use super::{compare, report, then, Rng};
 use webgan::gpu::{Gpu, Tiles, Tuning, View};
 use webgan::ops::conv::{ConvBuffers, ConvGradBuffers, ConvOp};
 use webgan::ops::submit;
@@ -84,7 +84,7 @@ struct Fused {
 impl Fused {
     /// The reference for y: the conv's output through `act`.
     fn y(&self, y: Vec<f32>) -> Vec<f32> {
-        self.act.map_or(y.clone(), |a| reference::activation_forward(a, &y))
+        then(self.act, y)
     }
 
     /// The reference for dx: the conv's input gradient through `dx_act`, whose input has the

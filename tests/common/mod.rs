@@ -51,6 +51,14 @@ pub fn compare(op: &str, what: &str, got: &[f32], want: &[f32]) -> String {
     line
 }
 
+/// The activation `act` applied to `y`, if any: the reference for an op with one fused in.
+pub fn then(act: Option<webgan::shape::Activation>, y: Vec<f32>) -> Vec<f32> {
+    match act {
+        Some(a) => webgan::reference::activation_forward(a, &y),
+        None => y,
+    }
+}
+
 /// Prints on both targets (console in the browser).
 pub fn report(line: &str) {
     #[cfg(target_arch = "wasm32")]
