@@ -87,6 +87,12 @@ const NV: u32 = 2u;
 // conv_weight_grad: output pixels per reduction iteration, a divisor of W_out (4, 2 or 1), so an
 // iteration stays within one output row and steps along it by constant offsets.
 const ROW_STEPS: u32 = 4u;
+// conv_gather_runs: dy values one kernel row of a run needs, TN + NV - 1.
+const RUN_LOADS: u32 = 5u;
+// conv_weight_grad_taps: the kernel's taps K * K, and the x values one kernel row of a
+// reduction iteration needs, (ROW_STEPS - 1) * S + K.
+const KK: u32 = 16u;
+const X_RUN: u32 = 10u;
 // The activations fused into the epilogues (see the header).
 const ACT: u32 = 0u;
 const DACT: u32 = 0u;
@@ -184,27 +190,58 @@ fn conv_direct(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
 // phases with NU x NV taps: all of them when the stride divides the kernel, else one.
 // GEMM per phase: rows ci (C_in), columns (n, t, tw) with ih = ih_first + stride*t,
 // reduction (co, u, v). dy is padded: KU - 1 zeros before each axis, dy_h x dy_w in all.
+struct Phase {
+    // Kernel row and column of tap (0, 0): kh = rh + S*u, kw = rw + S*v.
+    rh: u32,
+    rw: u32,
+    // The phase's first input pixel, and its pixels: ih = ih_first + S*t for t < hp.
+    ih_first: u32,
+    iw_first: u32,
+    hp: u32,
+    wp: u32,
+    // oh = t + oh_base - u, ow = tw + ow_base - v (ih_first + pad - rh is a multiple of S).
+    oh_base: i32,
+    ow_base: i32,
+}
+
+// Stride phase `z` (rh * S + rw), or hp == 0 when it holds no pixels.
+fn stride_phase(z: u32) -> Phase {
+    var ph: Phase;
+    ph.rh = z / S;
+    ph.rw = z % S;
+    ph.ih_first = (ph.rh + S - p.pad % S) % S;
+    ph.iw_first = (ph.rw + S - p.pad % S) % S;
+    if (ph.ih_first >= p.h_in || ph.iw_first >= p.w_in) {
+        return ph;
+    }
+    ph.hp = (p.h_in - ph.ih_first + S - 1u) / S;
+    ph.wp = (p.w_in - ph.iw_first + S - 1u) / S;
+    ph.oh_base = i32((ph.ih_first + p.pad - ph.rh) / S);
+    ph.ow_base = i32((ph.iw_first + p.pad - ph.rw) / S);
+    return ph;
+}
+
 @compute @workgroup_size(WG_N, WG_M, 1)
 fn conv_gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
     let s = S;
-    let rh = (p.phase + wid.z) / s;
-    let rw = (p.phase + wid.z) % s;
-    let ih_first = (rh + s - p.pad % s) % s;
-    let iw_first = (rw + s - p.pad % s) % s;
-    if (ih_first >= p.h_in || iw_first >= p.w_in) {
+    let ph = stride_phase(p.phase + wid.z);
+    if (ph.hp == 0u) {
         return;
     }
-    let hp = (p.h_in - ih_first + s - 1u) / s;
-    let wp = (p.w_in - iw_first + s - 1u) / s;
+    let rh = ph.rh;
+    let rw = ph.rw;
+    let ih_first = ph.ih_first;
+    let iw_first = ph.iw_first;
+    let hp = ph.hp;
+    let wp = ph.wp;
     let hwp = hp * wp;
     let cols = p.batch * hwp;
     let col0 = wid.x * WG_N * TN + lid.x;
     if (wid.x * WG_N * TN >= cols) {
         return;
     }
-    // oh = t + oh_base - u (ih_first + pad - rh is a non-negative multiple of s).
-    let oh_base = i32((ih_first + p.pad - rh) / s);
-    let ow_base = i32((iw_first + p.pad - rw) / s);
+    let oh_base = ph.oh_base;
+    let ow_base = ph.ow_base;
     let hw_dy = p.dy_h * p.dy_w;
     let kk = p.kernel * p.kernel;
     let row0 = (wid.y * WG_M + lid.y) * TM;
@@ -257,6 +294,78 @@ fn conv_gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
                 let ih = ih_first + s * (r / wp);
                 let iw = iw_first + s * (r % wp);
                 let at = (((col / hwp) * p.c_in + m) * p.h_in + ih) * p.w_in + iw;
+                out[at] = epilogue(acc[i][j] + bm, at);
+            }
+        }
+    }
+}
+
+// conv_gather for GEMMs with a few rows (an image's colour channels), where a load in
+// conv_gather feeds only TM multiply-adds: each thread's TN columns are TN neighbouring pixels
+// of one row of a stride phase instead, and pixel j meets tap v at dy entry j + NV-1 - v of
+// the run, so one row of TN + NV - 1 loads serves all NV taps of a kernel row (conv_gather
+// loads TN * NV). A run may reach past its phase row's end: those pixels are computed from the
+// extra padding the host gives dy on the right and never stored.
+@compute @workgroup_size(WG_N, WG_M, 1)
+fn conv_gather_runs(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+    let ph = stride_phase(p.phase + wid.z);
+    if (ph.hp == 0u) {
+        return;
+    }
+    let runs_per_row = (ph.wp + TN - 1u) / TN;
+    let runs = p.batch * ph.hp * runs_per_row;
+    if (wid.x * WG_N >= runs) {
+        return;
+    }
+    let run_id = wid.x * WG_N + lid.x;
+    let run = min(run_id, runs - 1u);
+    let n = run / (ph.hp * runs_per_row);
+    let t = (run / runs_per_row) % ph.hp;
+    let tw0 = (run % runs_per_row) * TN;
+    let hw_dy = p.dy_h * p.dy_w;
+    let kk = p.kernel * p.kernel;
+    let row0 = (wid.y * WG_M + lid.y) * TM;
+    // The first dy entry of the run's loads: tap (0, 0) of pixel tw0 is NV - 1 after it.
+    let oh = u32(i32(t) + ph.oh_base) + KU - 1u;
+    let ow = u32(i32(tw0) + ph.ow_base) + KU - NV;
+    let dy_base = n * p.c_out * hw_dy + oh * p.dy_w + ow;
+    var w_row: array<u32, TM>;
+    for (var i = 0u; i < TM; i++) { // unroll
+        w_row[i] = min(row0 + i, p.c_in - 1u) * kk + ph.rh * K + ph.rw;
+    }
+
+    var acc: array<array<f32, TN>, TM>;
+    for (var co = 0u; co < p.c_out; co++) {
+        let w_co = co * p.c_in * kk;
+        let dy_co = dy_base + co * hw_dy;
+        for (var u = 0u; u < NU; u++) { // unroll
+            var d: array<f32, RUN_LOADS>;
+            for (var e = 0u; e < RUN_LOADS; e++) { // unroll
+                d[e] = rhs[dy_co - u * p.dy_w + e];
+            }
+            for (var v = 0u; v < NV; v++) { // unroll
+                var a: array<f32, TM>;
+                for (var i = 0u; i < TM; i++) { // unroll
+                    a[i] = lhs[w_co + w_row[i] + S * (u * K + v)];
+                }
+                for (var j = 0u; j < TN; j++) { // unroll
+                    for (var i = 0u; i < TM; i++) { // unroll
+                        acc[i][j] = fma(a[i], d[j + NV - 1u - v], acc[i][j]);
+                    }
+                }
+            }
+        }
+    }
+
+    let ih = ph.ih_first + S * t;
+    for (var i = 0u; i < TM; i++) { // unroll
+        let m = row0 + i;
+        let bm = bias_at(m);
+        for (var j = 0u; j < TN; j++) { // unroll
+            let tw = tw0 + j;
+            if (m < p.c_in && run_id < runs && tw < ph.wp) {
+                let iw = ph.iw_first + S * tw;
+                let at = ((n * p.c_in + m) * p.h_in + ih) * p.w_in + iw;
                 out[at] = epilogue(acc[i][j] + bm, at);
             }
         }
@@ -336,6 +445,82 @@ fn conv_weight_grad(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup
                     out[at] += acc[i][j];
                 } else {
                     out[partial + at] = acc[i][j];
+                }
+            }
+        }
+    }
+}
+
+// conv_weight_grad for GEMMs with few columns (an image's channels times the taps), where a
+// 16-column block would mostly be padding and a load feeds few multiply-adds: each thread holds
+// TM rows by all KK = K * K taps of one input channel (column block = channel), and an
+// iteration's x values along one kernel row, X_RUN of them, serve all K taps of that row for
+// all ROW_STEPS pixels (conv_weight_grad loads K * ROW_STEPS).
+@compute @workgroup_size(WG_N, WG_M, 1)
+fn conv_weight_grad_taps(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+    let hw_out = p.h_out * p.w_out;
+    let w_x = p.w_in + 2u * p.pad;
+    let hw_x = (p.h_in + 2u * p.pad) * w_x;
+    let cols = p.c_in * KK;
+    let rows = p.c_out;
+    let row0 = (wid.y * WG_M + lid.y) * TM;
+    let ci_id = wid.x * WG_N + lid.x;
+    let x_ci = min(ci_id, p.c_in - 1u) * hw_x;
+    var dy_row: array<u32, TM>;
+    for (var i = 0u; i < TM; i++) { // unroll
+        dy_row[i] = min(row0 + i, rows - 1u) * hw_out;
+    }
+
+    let total = p.batch * hw_out;
+    let r0 = wid.z * p.split_len;
+    let r1 = min(r0 + p.split_len, total);
+    var n = r0 / hw_out;
+    var oh = (r0 % hw_out) / p.w_out;
+    var ow = r0 % p.w_out;
+    var acc: array<array<f32, KK>, TM>;
+    for (var r = r0; r < r1; r += ROW_STEPS) {
+        let dy_n = (n * p.c_out * p.h_out + oh) * p.w_out + ow;
+        let x_corner = n * p.c_in * hw_x + x_ci + (oh * w_x + ow) * S;
+        var a: array<array<f32, ROW_STEPS>, TM>;
+        for (var i = 0u; i < TM; i++) { // unroll
+            for (var q = 0u; q < ROW_STEPS; q++) { // unroll
+                a[i][q] = lhs[dy_n + dy_row[i] + q];
+            }
+        }
+        for (var kh = 0u; kh < K; kh++) { // unroll
+            var b: array<f32, X_RUN>;
+            for (var e = 0u; e < X_RUN; e++) { // unroll
+                b[e] = rhs[x_corner + kh * w_x + e];
+            }
+            for (var kw = 0u; kw < K; kw++) { // unroll
+                for (var q = 0u; q < ROW_STEPS; q++) { // unroll
+                    for (var i = 0u; i < TM; i++) { // unroll
+                        acc[i][kh * K + kw] = fma(a[i][q], b[q * S + kw], acc[i][kh * K + kw]);
+                    }
+                }
+            }
+        }
+        ow += ROW_STEPS;
+        if (ow == p.w_out) {
+            ow = 0u;
+            oh++;
+            if (oh == p.h_out) {
+                oh = 0u;
+                n++;
+            }
+        }
+    }
+
+    let partial = wid.z * rows * cols;
+    for (var i = 0u; i < TM; i++) { // unroll
+        let m = row0 + i;
+        for (var tap = 0u; tap < KK; tap++) { // unroll
+            if (m < rows && ci_id < p.c_in) {
+                let at = m * cols + ci_id * KK + tap;
+                if (p.splits == 1u) {
+                    out[at] += acc[i][tap];
+                } else {
+                    out[partial + at] = acc[i][tap];
                 }
             }
         }

@@ -27,6 +27,11 @@ async fn conv_transpose2d_matches_reference() {
 }
 
 #[wasm_bindgen_test]
+async fn narrow_conv_kernels_match_reference() {
+    common::conv::check_narrow_kernels(&gpu().await).await;
+}
+
+#[wasm_bindgen_test]
 async fn linear_matches_reference() {
     common::linear::check_linear(&gpu().await).await;
 }

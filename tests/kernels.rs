@@ -29,6 +29,11 @@ fn conv_transpose2d_matches_reference() {
 }
 
 #[test]
+fn narrow_conv_kernels_match_reference() {
+    pollster::block_on(common::conv::check_narrow_kernels(gpu()));
+}
+
+#[test]
 fn linear_matches_reference() {
     pollster::block_on(common::linear::check_linear(gpu()));
 }

@@ -35,7 +35,13 @@ fn tiled_shaders_validate_with_every_tile_shape() {
         [("conv.wgsl", include_str!("../shaders/conv.wgsl")), ("linear.wgsl", include_str!("../shaders/linear.wgsl"))];
     for tiles in Tiles::CANDIDATES {
         for (name, source) in gemms {
-            validate(&format!("{name} with {tiles}"), &specialize(source, &tiles.consts()));
+            // conv.wgsl's shared-load sizes follow from the tiles (4x4 stride 2 here).
+            let geometry =
+                if name == "conv.wgsl" { geometry_consts(4, 2, [2, 2], 4, tiles.tn).to_vec() } else { vec![] };
+            validate(
+                &format!("{name} with {tiles}"),
+                &specialize(source, &[tiles.consts().as_slice(), &geometry].concat()),
+            );
         }
     }
     // conv.wgsl also compiles in the kernel size, the stride and the taps per stride phase: 5x5
@@ -53,10 +59,15 @@ fn tiled_shaders_validate_with_every_tile_shape() {
     // ... and the activations fused into its epilogues (ACT after the layer, DACT before it).
     let epilogues =
         [[("ACT", 0), ("DACT", 0)], [("ACT", 1), ("DACT", 0)], [("ACT", 0), ("DACT", 2)], [("ACT", 2), ("DACT", 1)]];
-    for ((k, s, taps, row_steps), epilogue) in cases.into_iter().zip(epilogues.iter().cycle()) {
-        let consts =
-            [Tiles::CANDIDATES[0].consts().as_slice(), &geometry_consts(k, s, taps, row_steps), epilogue].concat();
-        validate(&format!("conv.wgsl with kernel {k}, stride {s}, {epilogue:?}"), &specialize(conv, &consts));
+    // ... with the tiles of the square blocks and of the narrow kernels (three rows by runs of
+    // 32 pixels for conv_gather_runs, 8 rows by the 25 taps for conv_weight_grad_taps).
+    let tiles =
+        [Tiles::CANDIDATES[0], Tiles { tm: 3, tn: 32, wg_m: 1, wg_n: 16 }, Tiles { tm: 8, tn: 25, wg_m: 4, wg_n: 3 }];
+    for (((k, s, taps, row_steps), epilogue), tiles) in
+        cases.into_iter().zip(epilogues.iter().cycle()).zip(tiles.iter().cycle())
+    {
+        let consts = [tiles.consts().as_slice(), &geometry_consts(k, s, taps, row_steps, tiles.tn), epilogue].concat();
+        validate(&format!("conv.wgsl with kernel {k}, stride {s}, {epilogue:?}, {tiles}"), &specialize(conv, &consts));
     }
 }
 

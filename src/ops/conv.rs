@@ -78,6 +78,11 @@ fn workgroups_wanted(gpu: &Gpu) -> usize {
         _ => 256,
     }
 }
+/// GEMMs over at most this many input channels (an image's colour channels) take conv.wgsl's
+/// kernels for narrow GEMMs, conv_gather_runs and conv_weight_grad_taps: the adapter's square
+/// block of outputs per thread would be mostly padding there, and each load would feed only a
+/// few multiply-adds.
+const FEW_CHANNELS: usize = 4;
 /// Fewest reduction steps worth giving one split.
 const MIN_SPLIT_LEN: usize = 256;
 /// Most scratch memory the split-K partials may take.
@@ -153,14 +158,25 @@ fn gemm_consts(
     row_steps: usize,
     epilogue: [(&'static str, u32); 2],
 ) -> Vec<(&'static str, u32)> {
-    let consts = geometry_consts(g.kernel as u32, g.stride as u32, taps, row_steps as u32);
+    let consts = geometry_consts(g.kernel as u32, g.stride as u32, taps, row_steps as u32, tiles.tn);
     [tiles.consts().as_slice(), &consts, &epilogue].concat()
 }
 
 /// conv.wgsl's per-layer constants for kernel size `k`, stride `s`, conv_gather's `taps` per
-/// stride phase along rows and columns, and conv_weight_grad's `row_steps`.
-pub fn geometry_consts(k: u32, s: u32, [nu, nv]: [u32; 2], row_steps: u32) -> [(&'static str, u32); 6] {
-    [("K", k), ("S", s), ("KU", k.div_ceil(s)), ("NU", nu), ("NV", nv), ("ROW_STEPS", row_steps)]
+/// stride phase along rows and columns, conv_weight_grad's `row_steps`, and the sizes of the
+/// narrow kernels' shared loads that follow from them and the tiles' `tn`.
+pub fn geometry_consts(k: u32, s: u32, [nu, nv]: [u32; 2], row_steps: u32, tn: u32) -> [(&'static str, u32); 9] {
+    [
+        ("K", k),
+        ("S", s),
+        ("KU", k.div_ceil(s)),
+        ("NU", nu),
+        ("NV", nv),
+        ("ROW_STEPS", row_steps),
+        ("RUN_LOADS", (tn + nv).saturating_sub(1).max(1)),
+        ("KK", k * k),
+        ("X_RUN", (row_steps - 1) * s + k),
+    ]
 }
 
 /// conv_weight_grad's output pixels per reduction iteration: the largest of 4, 2, 1 dividing
@@ -221,30 +237,79 @@ fn padded_x_len(g: &Conv2d) -> usize {
 }
 
 /// dy padded for conv_gather: ceil(K / stride) - 1 zeros before each axis (a phase's furthest
-/// tap) and after it as many as the furthest pixel of any stride phase reaches past the end.
-fn padded_dy(gpu: &Gpu, g: &Conv2d, dy: &View) -> Result<(Option<Dispatch>, View), GpuError> {
+/// tap) and after it as many as the furthest pixel of any stride phase reaches past the end,
+/// counting whole runs of `plan`.
+fn padded_dy(gpu: &Gpu, g: &Conv2d, plan: &GatherPlan, dy: &View) -> Result<(Option<Dispatch>, View), GpuError> {
     let lo = gather_lo(g);
     let dims = [g.batch, g.c_out, g.h_out(), g.w_out()];
-    padded(gpu, dy, dims, lo, gather_dy_dims(g))
+    padded(gpu, dy, dims, lo, gather_dy_dims(g, plan.run))
 }
 
 fn gather_lo(g: &Conv2d) -> usize {
     g.kernel.div_ceil(g.stride) - 1
 }
 
-/// Rows and columns of conv_gather's padded dy.
-fn gather_dy_dims(g: &Conv2d) -> [usize; 2] {
+/// Rows and columns of conv_gather's padded dy, when a thread's columns are runs of `run`
+/// neighbouring pixels of a phase row (conv_gather_runs; 1 for conv_gather).
+fn gather_dy_dims(g: &Conv2d, run: usize) -> [usize; 2] {
     let s = g.stride;
-    // Phase r of an axis with n_in input pixels reads dy rows t + base - u for t < count.
-    let axis = |n_in: usize, n_out: usize| {
+    // Phase r of an axis with n_in input pixels reads dy rows t + base - u for t < count (t up
+    // to the count rounded up to whole runs, along a row).
+    let axis = |n_in: usize, n_out: usize, run: usize| {
         let reach = (0..s)
             .map(|r| (r, (r + s - g.pad % s) % s))
             .filter(|&(_, first)| first < n_in)
-            .map(|(r, first)| (n_in - first).div_ceil(s) + (first + g.pad - r) / s)
+            .map(|(r, first)| (n_in - first).div_ceil(s).next_multiple_of(run) + (first + g.pad - r) / s)
             .fold(n_out, usize::max);
         gather_lo(g) + reach
     };
-    [axis(g.h_in, g.h_out()), axis(g.w_in, g.w_out())]
+    [axis(g.h_in, g.h_out(), 1), axis(g.w_in, g.w_out(), run)]
+}
+
+/// How conv_gather runs for one geometry: its entry point and tiles, and the neighbouring
+/// pixels of a phase row a thread computes (`run`; 1 for conv_gather, whose columns are WG_N
+/// apart). A GEMM with few rows takes conv_gather_runs, with all rows in each thread and runs of
+/// about the adapter's block of outputs per thread, split evenly over the row.
+struct GatherPlan {
+    entry: &'static str,
+    tiles: Tiles,
+    run: usize,
+    /// GEMM columns, the largest stride phase's pixels counted in whole runs.
+    cols: usize,
+}
+
+impl GatherPlan {
+    fn new(g: &Conv2d, tuning: &Tuning) -> GatherPlan {
+        let t = tuning.gather;
+        let (hp, wp) = (g.h_in.div_ceil(g.stride), g.w_in.div_ceil(g.stride));
+        if g.c_in <= FEW_CHANNELS {
+            let longest = ((t.tm * t.tn) as usize / g.c_in).max(1);
+            let run = wp.div_ceil(wp.div_ceil(longest));
+            let tiles = Tiles { tm: g.c_in as u32, tn: run as u32, wg_m: 1, wg_n: t.wg_m * t.wg_n };
+            let cols = g.batch * hp * wp.div_ceil(run) * run;
+            return GatherPlan { entry: "conv_gather_runs", tiles, run, cols };
+        }
+        let cols = g.batch * hp * wp;
+        GatherPlan { entry: "conv_gather", tiles: t.fit(g.c_in, cols), run: 1, cols }
+    }
+}
+
+/// conv_weight_grad's entry point and tiles for `g`. A GEMM with few columns (an image's
+/// channels times the taps) takes conv_weight_grad_taps: one input channel's K*K taps per
+/// thread (TN = K*K) and as many rows as keep about the adapter's block of outputs per thread;
+/// unless that leaves under 4 rows, too few for the x loads it shares.
+fn weight_grad_tiles(g: &Conv2d, tuning: &Tuning) -> (&'static str, Tiles) {
+    let t = tuning.weight_grad;
+    let kk = g.kernel * g.kernel;
+    let prev_pow2 = |n: usize| if n == 0 { 0 } else { 1 << n.ilog2() };
+    let tm = prev_pow2((t.tm * t.tn) as usize / kk).min(g.c_out.next_power_of_two());
+    if g.c_in <= FEW_CHANNELS && tm >= 4 {
+        let threads = (t.wg_m * t.wg_n) as usize;
+        let wg_m = prev_pow2(threads / g.c_in).clamp(1, g.c_out.div_ceil(tm).next_power_of_two());
+        let tiles = Tiles { tm: tm as u32, tn: kk as u32, wg_m: wg_m as u32, wg_n: g.c_in as u32 };
+        return ("conv_weight_grad_taps", tiles);
+    }
+    ("conv_weight_grad", t.fit(g.c_out, g.c_in * kk))
 }
 
 /// y = conv2d(x, w) + bias, for the geometry `g` (conv2d forward; conv_transpose2d d_input);
@@ -276,20 +341,20 @@ fn direct(
 }
 
 /// dx = conv2d's input gradient of dy (+ bias), for `g` (conv2d d_input; conv_transpose2d
-/// forward); `dyp` is dy from [`padded_dy`]. One dispatch for all stride phases when the stride
-/// divides the kernel (every phase has the same taps), else one per phase.
+/// forward); `dyp` is dy from [`padded_dy`] with the same `plan`. One dispatch for all stride
+/// phases when the stride divides the kernel (every phase has the same taps), else one per phase.
 #[allow(clippy::too_many_arguments)]
 fn gather(
     gpu: &Gpu,
     g: &Conv2d,
-    tiles: &Tuning,
+    plan: &GatherPlan,
     w: &View,
     dyp: &View,
     bias: Option<&View>,
     dx: &View,
     epilogue: Epilogue,
 ) -> Result<Vec<Dispatch>, GpuError> {
-    let [dy_h, dy_w] = gather_dy_dims(g);
+    let [dy_h, dy_w] = gather_dy_dims(g, plan.run);
     check_len("conv_gather w", w, g.weight_len());
     check_len("conv_gather dy", dyp, g.batch * g.c_out * dy_h * dy_w);
     check_len("conv_gather dx", dx, g.input_len());
@@ -298,22 +363,20 @@ fn gather(
     params.has_bias = bias.is_some() as u32;
     params.alpha = alpha;
     (params.dy_h, params.dy_w) = (dy_h as u32, dy_w as u32);
-    // The largest stride phase has ceil(h / stride) x ceil(w / stride) pixels.
-    let cols = g.batch * g.h_in.div_ceil(g.stride) * g.w_in.div_ceil(g.stride);
-    let tiles = &tiles.gather.fit(g.c_in, cols);
-    let [gx, gy] = grid(gpu, "conv_gather", cols, g.c_in, tiles)?;
+    let (entry, tiles) = (plan.entry, &plan.tiles);
+    let [gx, gy] = grid(gpu, entry, plan.cols, g.c_in, tiles)?;
     let views = [Some(w), Some(dyp), bias, Some(dx), epilogue.dact.map(|d| d.1)];
     let s = g.stride;
     if g.kernel % s == 0 {
         let consts = gemm_consts(tiles, g, all_taps(g), 4, epi);
-        return Ok(vec![dispatch(gpu, "conv_gather", &consts, &params, views, [gx, gy, (s * s) as u32])?]);
+        return Ok(vec![dispatch(gpu, entry, &consts, &params, views, [gx, gy, (s * s) as u32])?]);
     }
     (0..s * s)
         .map(|phase| {
             params.phase = phase as u32;
             let taps = [phase_taps(g, phase / s), phase_taps(g, phase % s)];
             let consts = gemm_consts(tiles, g, taps, 4, epi);
-            dispatch(gpu, "conv_gather", &consts, &params, views, [gx, gy, 1])
+            dispatch(gpu, entry, &consts, &params, views, [gx, gy, 1])
         })
         .collect()
 }
@@ -333,8 +396,9 @@ fn weight_grad(
     check_len("conv_weight_grad dw", dw, g.weight_len());
     let total = g.batch * g.h_out() * g.w_out();
     let out_len = g.weight_len();
-    let tiles = &tiles.weight_grad.fit(g.c_out, g.c_in * g.kernel * g.kernel);
-    let [gx, gy] = grid(gpu, "conv_weight_grad", g.c_in * g.kernel * g.kernel, g.c_out, tiles)?;
+    let (entry, tiles) = weight_grad_tiles(g, tiles);
+    let tiles = &tiles;
+    let [gx, gy] = grid(gpu, entry, g.c_in * g.kernel * g.kernel, g.c_out, tiles)?;
     let tiles_count = (gx * gy) as usize;
     let max_by_memory =
         (MAX_PARTIAL_BYTES.min(gpu.limits.max_storage_buffer_binding_size as u64) / (out_len as u64 * 4)) as usize;
@@ -352,7 +416,7 @@ fn weight_grad(
     if splits == 1 {
         return Ok(vec![dispatch(
             gpu,
-            "conv_weight_grad",
+            entry,
             &consts,
             &params,
             [Some(dy), Some(xp), None, Some(dw), None],
@@ -363,7 +427,7 @@ fn weight_grad(
     Ok(vec![
         dispatch(
             gpu,
-            "conv_weight_grad",
+            entry,
             &consts,
             &params,
             [Some(dy), Some(xp), None, Some(&partials), None],
@@ -433,10 +497,11 @@ impl ConvOp {
         let (mut pad_backward, mut backward_input, mut backward_params) = (None, Vec::new(), Vec::new());
         if let Some(gr) = grads {
             if let Some(dx) = &gr.dx {
+                let plan = GatherPlan::new(g, tiles);
                 let dyp;
-                (pad_backward, dyp) = padded_dy(gpu, g, &gr.dy)?;
+                (pad_backward, dyp) = padded_dy(gpu, g, &plan, &gr.dy)?;
                 let epilogue = Epilogue { act: None, dact: gr.dx_act.map(|a| (a, &io.x)) };
-                backward_input = gather(gpu, g, tiles, &io.w, &dyp, None, dx, epilogue)?;
+                backward_input = gather(gpu, g, &plan, &io.w, &dyp, None, dx, epilogue)?;
             }
             backward_params = weight_grad(gpu, g, tiles, &gr.dy, &xp, &gr.dw)?;
             if let Some(db) = &gr.db {
@@ -463,9 +528,10 @@ impl ConvOp {
         grads: Option<&ConvGradBuffers>,
     ) -> Result<ConvOp, GpuError> {
         let adj = g.adjoint();
-        let (pad_forward, xp) = padded_dy(gpu, &adj, &io.x)?;
+        let plan = GatherPlan::new(&adj, tiles);
+        let (pad_forward, xp) = padded_dy(gpu, &adj, &plan, &io.x)?;
         let fwd_epilogue = Epilogue { act: io.act, dact: None };
-        let forward = gather(gpu, &adj, tiles, &io.w, &xp, io.bias.as_ref(), &io.y, fwd_epilogue)?;
+        let forward = gather(gpu, &adj, &plan, &io.w, &xp, io.bias.as_ref(), &io.y, fwd_epilogue)?;
         let (mut pad_backward, mut backward_input, mut backward_params) = (None, Vec::new(), Vec::new());
         if let Some(gr) = grads {
             let dyp;
@@ -533,5 +599,73 @@ impl ConvOp {
         if params {
             ConvOp::push_pass(sink, d_params, &self.backward_params);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SwiftShader's and lavapipe's autotuned shape, and the untimed CPU default.
+    const SQUARE16: Tiles = Tiles { tm: 16, tn: 16, wg_m: 2, wg_n: 8 };
+    const SQUARE8: Tiles = Tiles { tm: 8, tn: 8, wg_m: 8, wg_n: 8 };
+    /// D's first layer at the seed's shapes (64x64 RGB, 5x5 stride 2); G's last is its adjoint.
+    const D_RGB: Conv2d = Conv2d { batch: 64, c_in: 3, c_out: 64, h_in: 64, w_in: 64, kernel: 5, stride: 2, pad: 2 };
+
+    #[test]
+    fn few_rows_gather_in_runs_along_phase_rows() {
+        let plan = GatherPlan::new(&D_RGB, &Tuning::uniform(SQUARE16, 16));
+        // All three rows per thread, runs of a whole 32-pixel phase row (about 256 outputs).
+        assert_eq!((plan.entry, plan.run), ("conv_gather_runs", 32));
+        assert_eq!(plan.tiles, Tiles { tm: 3, tn: 32, wg_m: 1, wg_n: 16 });
+        // A row of 5 phase pixels in runs of at most 64 / 3: one run of 5, no padding columns.
+        let small = Conv2d { h_in: 10, w_in: 10, ..D_RGB };
+        let plan = GatherPlan::new(&small, &Tuning::uniform(SQUARE8, 16));
+        assert_eq!((plan.run, plan.cols), (5, 64 * 5 * 5));
+        // Rows of 40 pixels in runs of at most 21: two runs of 20.
+        let wide = Conv2d { h_in: 80, w_in: 80, ..D_RGB };
+        assert_eq!(GatherPlan::new(&wide, &Tuning::uniform(SQUARE8, 16)).run, 20);
+        // Many rows keep the square blocks.
+        let plan = GatherPlan::new(&Conv2d { c_in: 64, ..D_RGB }, &Tuning::uniform(SQUARE16, 16));
+        assert_eq!((plan.entry, plan.run, plan.tiles), ("conv_gather", 1, SQUARE16));
+    }
+
+    #[test]
+    fn runs_get_room_to_read_past_a_phase_row() {
+        // 9 input columns in two phases of 5 and 4 pixels; runs of 4 reach 8 pixels per row.
+        let g = Conv2d { batch: 1, c_in: 3, c_out: 2, h_in: 9, w_in: 9, kernel: 5, stride: 2, pad: 2 };
+        let [h1, w1] = gather_dy_dims(&g, 1);
+        let [h4, w4] = gather_dy_dims(&g, 4);
+        assert_eq!((h4, w4), (h1, w1 + 3));
+    }
+
+    #[test]
+    fn few_columns_weight_grads_hold_all_taps_of_a_channel() {
+        let tuning = Tuning::uniform(SQUARE16, 16);
+        // 3 channels x 25 taps: 8 rows by 25 taps per thread, 3 x 4 threads (the 16 of the
+        // square blocks, rounded down).
+        let (entry, t) = weight_grad_tiles(&D_RGB, &tuning);
+        assert_eq!((entry, t), ("conv_weight_grad_taps", Tiles { tm: 8, tn: 25, wg_m: 4, wg_n: 3 }));
+        // G's last layer: 128 rows.
+        let g_rgb = ConvTranspose2d {
+            batch: 64,
+            c_in: 128,
+            c_out: 3,
+            h_in: 32,
+            w_in: 32,
+            kernel: 5,
+            stride: 2,
+            pad: 2,
+            out_pad: 1,
+        };
+        let (entry, t) = weight_grad_tiles(&g_rgb.adjoint(), &tuning);
+        assert_eq!((entry, t.tm, t.tn), ("conv_weight_grad_taps", 8, 25));
+        // 4x4 kernels on one grey channel: 16 rows by 16 taps.
+        let grey = Conv2d { c_in: 1, c_out: 32, kernel: 4, pad: 1, ..D_RGB };
+        assert_eq!(weight_grad_tiles(&grey, &tuning).1, Tiles { tm: 16, tn: 16, wg_m: 2, wg_n: 1 });
+        // 8x8 blocks hold only 2 rows of 25 taps: too few, the square kernel stays.
+        assert_eq!(weight_grad_tiles(&D_RGB, &Tuning::uniform(SQUARE8, 16)).0, "conv_weight_grad");
+        // So do many input channels.
+        assert_eq!(weight_grad_tiles(&Conv2d { c_in: 64, ..D_RGB }, &tuning).0, "conv_weight_grad");
     }
 }

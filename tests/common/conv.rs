@@ -159,6 +159,17 @@ pub async fn check_tile_shapes(gpu: &Gpu) {
     }
 }
 
+/// The kernels for narrow GEMMs (conv_gather_runs, conv_weight_grad_taps) at the square shape
+/// the CPU adapters autotune to, which also gives the 5x5 weight gradients a thread's 8 rows
+/// by 25 taps: the layers whose image side has at most 4 channels.
+pub async fn check_narrow_kernels(gpu: &Gpu) {
+    let tuning = Tuning::uniform(Tiles { tm: 16, tn: 16, wg_m: 2, wg_n: 8 }, 16);
+    let conv2d: Vec<_> = CONV2D_CASES.iter().copied().filter(|g| g.c_in <= 4).collect();
+    let transposed: Vec<_> = CONV_TRANSPOSE2D_CASES.iter().copied().filter(|g| g.c_out <= 4).collect();
+    check_conv2d_cases(gpu, &tuning, &conv2d).await;
+    check_conv_transpose2d_cases(gpu, &tuning, &transposed).await;
+}
+
 async fn check_conv2d_cases(gpu: &Gpu, tiles: &Tuning, cases: &[Conv2d]) {
     for (i, g) in cases.iter().enumerate() {
         let c = Case::new(100 + i as u64, g.input_len(), g.weight_len(), g.c_out, g.output_len());
