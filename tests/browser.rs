@@ -27,8 +27,8 @@ async fn conv_transpose2d_matches_reference() {
 }
 
 #[wasm_bindgen_test]
-async fn narrow_conv_kernels_match_reference() {
-    common::conv::check_narrow_kernels(&gpu().await).await;
+async fn conv_run_and_tap_kernels_match_reference() {
+    common::conv::check_run_and_tap_kernels(&gpu().await).await;
 }
 
 #[wasm_bindgen_test]

@@ -29,8 +29,8 @@ fn conv_transpose2d_matches_reference() {
 }
 
 #[test]
-fn narrow_conv_kernels_match_reference() {
-    pollster::block_on(common::conv::check_narrow_kernels(gpu()));
+fn conv_run_and_tap_kernels_match_reference() {
+    pollster::block_on(common::conv::check_run_and_tap_kernels(gpu()));
 }
 
 #[test]

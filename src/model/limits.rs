@@ -11,6 +11,7 @@
 use super::config::{Kind, ModelConfig};
 use super::spec::{discriminator, generator, LayerSpec, NetSpec, STRIDE};
 use crate::gpu::{GpuError, Tiles, Tuning};
+use crate::ops::conv;
 
 /// `Gpu::flat`'s tensor alignment (WebGPU's minStorageBufferOffsetAlignment).
 const ALIGN: u128 = 256;
@@ -211,7 +212,7 @@ fn network(needs: &mut Needs, net: &NetSpec, batch: u128, input_grad: bool) {
 /// The workgroup counts of every dispatch of one network, as the ops compute them.
 fn dispatches(needs: &mut Needs, net: &NetSpec, batch: usize, tiles: &Tuning, input_grad: bool) {
     let name = net.name;
-    let mut gemm = |what: String, tiles: &Tiles, rows: usize, cols: usize| {
+    let gemm = |needs: &mut Needs, what: String, tiles: &Tiles, rows: usize, cols: usize| {
         let t = tiles.fit(rows, cols);
         needs.workgroups(
             format!("{what} ({rows} x {cols} outputs)"),
@@ -225,11 +226,11 @@ fn dispatches(needs: &mut Needs, net: &NetSpec, batch: usize, tiles: &Tuning, in
         match layer {
             LayerSpec::Linear { .. } => {
                 let g = layer.linear(batch);
-                gemm(what("forward"), &tiles.linear, g.batch, g.d_out);
+                gemm(needs, what("forward"), &tiles.linear, g.batch, g.d_out);
                 if dx {
-                    gemm(what("input gradient"), &tiles.linear, g.batch, g.d_in);
+                    gemm(needs, what("input gradient"), &tiles.linear, g.batch, g.d_in);
                 }
-                gemm(what("weight gradient"), &tiles.linear, g.d_out, g.d_in);
+                gemm(needs, what("weight gradient"), &tiles.linear, g.d_out, g.d_in);
                 per_channel.push((what("bias gradient (one workgroup per output)"), g.d_out));
             }
             LayerSpec::Conv { .. } | LayerSpec::ConvTranspose { .. } => {
@@ -239,15 +240,14 @@ fn dispatches(needs: &mut Needs, net: &NetSpec, batch: usize, tiles: &Tuning, in
                     LayerSpec::Conv { .. } => (layer.conv(batch), layer.conv(batch).c_out),
                     _ => (layer.conv_transpose(batch).adjoint(), layer.conv_transpose(batch).c_out),
                 };
-                let direct = (&tiles.direct, g.c_out, g.batch * g.h_out() * g.w_out());
-                let gather = (&tiles.gather, g.c_in, g.batch * g.h_in.div_ceil(g.stride) * g.w_in.div_ceil(g.stride));
+                let [direct, gather, weight] = conv::gemm_workgroups(&g, tiles);
                 let (forward, backward) =
                     if matches!(layer, LayerSpec::Conv { .. }) { (direct, gather) } else { (gather, direct) };
-                gemm(what("forward"), forward.0, forward.1, forward.2);
+                needs.workgroups(what("forward"), forward as u128);
                 if dx {
-                    gemm(what("input gradient"), backward.0, backward.1, backward.2);
+                    needs.workgroups(what("input gradient"), backward as u128);
                 }
-                gemm(what("weight gradient"), &tiles.weight_grad, g.c_out, g.c_in * g.kernel * g.kernel);
+                needs.workgroups(what("weight gradient"), weight as u128);
                 per_channel.push((what("bias gradient (one workgroup per channel)"), c_out));
             }
             LayerSpec::BatchNorm { channels, .. } => {

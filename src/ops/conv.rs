@@ -78,10 +78,8 @@ fn workgroups_wanted(gpu: &Gpu) -> usize {
         _ => 256,
     }
 }
-/// GEMMs over at most this many input channels (an image's colour channels) take conv.wgsl's
-/// kernels for narrow GEMMs, conv_gather_runs and conv_weight_grad_taps: the adapter's square
-/// block of outputs per thread would be mostly padding there, and each load would feed only a
-/// few multiply-adds.
+/// conv_gather_runs gives all rows to each thread when there are at most this many (an
+/// image's colour channels), where the adapter's square block would be mostly padding.
 const FEW_CHANNELS: usize = 4;
 /// Fewest reduction steps worth giving one split.
 const MIN_SPLIT_LEN: usize = 256;
@@ -113,12 +111,30 @@ impl Epilogue<'_> {
     }
 }
 
+/// Workgroups along x (columns) and y (rows) of a GEMM.
+fn grid_dims(cols: usize, rows: usize, tiles: &Tiles) -> [usize; 2] {
+    [cols.div_ceil(tiles.tile_n() as usize), rows.div_ceil(tiles.tile_m() as usize)]
+}
+
 fn grid(gpu: &Gpu, what: &str, cols: usize, rows: usize, tiles: &Tiles) -> Result<[u32; 2], GpuError> {
-    let x = cols.div_ceil(tiles.tile_n() as usize) as u32;
-    let y = rows.div_ceil(tiles.tile_m() as usize) as u32;
+    let [x, y] = grid_dims(cols, rows, tiles).map(|n| n as u32);
     gpu.check_workgroups(what, x)?;
     gpu.check_workgroups(what, y)?;
     Ok([x, y])
+}
+
+/// The most workgroups along one dimension of each GEMM for `g` (conv_direct, the gather,
+/// the weight gradient), as the dispatches size their grids: `model::limits` checks them
+/// before any buffer exists.
+pub fn gemm_workgroups(g: &Conv2d, tuning: &Tuning) -> [usize; 3] {
+    let most = |cols, rows, tiles: &Tiles| grid_dims(cols, rows, tiles).into_iter().max().unwrap_or(0);
+    let cols = g.batch * g.h_out() * g.w_out();
+    let plan = GatherPlan::new(g, tuning);
+    [
+        most(cols, g.c_out, &tuning.direct.fit(g.c_out, cols)),
+        most(plan.cols, g.c_in, &plan.tiles),
+        most(g.c_in * g.kernel * g.kernel, g.c_out, &weight_grad_tiles(g, tuning).1),
+    ]
 }
 
 fn dispatch(
@@ -266,10 +282,30 @@ fn gather_dy_dims(g: &Conv2d, run: usize) -> [usize; 2] {
     [axis(g.h_in, g.h_out(), 1), axis(g.w_in, g.w_out(), run)]
 }
 
+/// Padded outputs per useful one, for `n` outputs in tiles of `tile`.
+fn padding(n: usize, tile: u32) -> f64 {
+    n.next_multiple_of(tile as usize) as f64 / n as f64
+}
+
+/// Loads per useful multiply-add of a square-block GEMM (TM + TN loads feed TM * TN), the
+/// measure `Tiles::fit` minimises; the narrow kernels' plans compare theirs with it.
+fn square_cost(t: &Tiles, rows: usize, cols: usize) -> f64 {
+    padding(rows, t.tile_m()) * padding(cols, t.tile_n()) * (t.tm + t.tn) as f64 / (t.tm * t.tn) as f64
+}
+
+/// Largest power of two not above `n` (0 for 0).
+fn prev_pow2(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        1 << n.ilog2()
+    }
+}
+
 /// How conv_gather runs for one geometry: its entry point and tiles, and the neighbouring
 /// pixels of a phase row a thread computes (`run`; 1 for conv_gather, whose columns are WG_N
-/// apart). A GEMM with few rows takes conv_gather_runs, with all rows in each thread and runs of
-/// about the adapter's block of outputs per thread, split evenly over the row.
+/// apart). conv_gather_runs is taken when it loads less per multiply-add: with few rows (all of
+/// them in each thread), and with phase rows long enough for runs of the square block's width.
 struct GatherPlan {
     entry: &'static str,
     tiles: Tiles,
@@ -282,34 +318,53 @@ impl GatherPlan {
     fn new(g: &Conv2d, tuning: &Tuning) -> GatherPlan {
         let t = tuning.gather;
         let (hp, wp) = (g.h_in.div_ceil(g.stride), g.w_in.div_ceil(g.stride));
-        if g.c_in <= FEW_CHANNELS {
-            let longest = ((t.tm * t.tn) as usize / g.c_in).max(1);
-            let run = wp.div_ceil(wp.div_ceil(longest));
-            let tiles = Tiles { tm: g.c_in as u32, tn: run as u32, wg_m: 1, wg_n: t.wg_m * t.wg_n };
+        let square = t.fit(g.c_in, g.batch * hp * wp);
+        // A thread holds all of a few rows (else the square block's) by a run about as long as
+        // keeps the adapter's block of outputs, split evenly over the phase row.
+        let (tm, wg_m) = if g.c_in <= FEW_CHANNELS { (g.c_in as u32, 1) } else { (square.tm, square.wg_m) };
+        let longest = ((t.tm * t.tn / tm) as usize).max(1);
+        let run = wp.div_ceil(wp.div_ceil(longest));
+        let runs = Tiles { tm, tn: run as u32, wg_m, wg_n: t.wg_m * t.wg_n / wg_m };
+        // A kernel row of NV taps: TM * NV weights and run + NV - 1 dy values feed
+        // TM * run * NV multiply-adds.
+        let (tm, run_f, nv) = (tm as f64, run as f64, g.kernel.div_ceil(g.stride) as f64);
+        let runs_cost =
+            padding(g.c_in, runs.tile_m()) * padding(wp, run as u32) * (tm * nv + run_f + nv - 1.0) / (tm * run_f * nv);
+        if runs_cost < square_cost(&square, g.c_in, g.batch * hp * wp) {
             let cols = g.batch * hp * wp.div_ceil(run) * run;
-            return GatherPlan { entry: "conv_gather_runs", tiles, run, cols };
+            return GatherPlan { entry: "conv_gather_runs", tiles: runs, run, cols };
         }
-        let cols = g.batch * hp * wp;
-        GatherPlan { entry: "conv_gather", tiles: t.fit(g.c_in, cols), run: 1, cols }
+        GatherPlan { entry: "conv_gather", tiles: square, run: 1, cols: g.batch * hp * wp }
     }
 }
 
-/// conv_weight_grad's entry point and tiles for `g`. A GEMM with few columns (an image's
-/// channels times the taps) takes conv_weight_grad_taps: one input channel's K*K taps per
-/// thread (TN = K*K) and as many rows as keep about the adapter's block of outputs per thread;
-/// unless that leaves under 4 rows, too few for the x loads it shares.
+/// conv_weight_grad's entry point and tiles for `g`. conv_weight_grad_taps holds one input
+/// channel's K*K taps per thread (TN = K*K) and as many rows as keep about the adapter's block
+/// of outputs; it is taken when it loads less per multiply-add than the square blocks, which is
+/// with large blocks (CPU adapters), and most with few columns (an image's channels times the
+/// taps, which square blocks would mostly pad).
 fn weight_grad_tiles(g: &Conv2d, tuning: &Tuning) -> (&'static str, Tiles) {
     let t = tuning.weight_grad;
     let kk = g.kernel * g.kernel;
-    let prev_pow2 = |n: usize| if n == 0 { 0 } else { 1 << n.ilog2() };
+    let square = t.fit(g.c_out, g.c_in * kk);
     let tm = prev_pow2((t.tm * t.tn) as usize / kk).min(g.c_out.next_power_of_two());
-    if g.c_in <= FEW_CHANNELS && tm >= 4 {
-        let threads = (t.wg_m * t.wg_n) as usize;
-        let wg_m = prev_pow2(threads / g.c_in).clamp(1, g.c_out.div_ceil(tm).next_power_of_two());
-        let tiles = Tiles { tm: tm as u32, tn: kk as u32, wg_m: wg_m as u32, wg_n: g.c_in as u32 };
-        return ("conv_weight_grad_taps", tiles);
+    if tm == 0 {
+        return ("conv_weight_grad", square);
     }
-    ("conv_weight_grad", t.fit(g.c_out, g.c_in * kk))
+    let threads = (t.wg_m * t.wg_n) as usize;
+    let wg_n = g.c_in.min(threads);
+    let wg_m = prev_pow2(threads / wg_n).clamp(1, g.c_out.div_ceil(tm).next_power_of_two());
+    let taps = Tiles { tm: tm as u32, tn: kk as u32, wg_m: wg_m as u32, wg_n: wg_n as u32 };
+    // An iteration of ROW_STEPS pixels: TM * ROW_STEPS dy values and K * X_RUN x values feed
+    // TM * KK * ROW_STEPS multiply-adds.
+    let (rs, k) = (row_steps(g), g.kernel);
+    let x_run = (rs - 1) * g.stride + k;
+    let taps_cost = padding(g.c_out, taps.tile_m()) * padding(g.c_in, wg_n as u32) * (tm * rs + k * x_run) as f64
+        / (tm * kk * rs) as f64;
+    if taps_cost < square_cost(&square, g.c_out, g.c_in * kk) {
+        return ("conv_weight_grad_taps", taps);
+    }
+    ("conv_weight_grad", square)
 }
 
 /// y = conv2d(x, w) + bias, for the geometry `g` (conv2d forward; conv_transpose2d d_input);
@@ -613,7 +668,7 @@ mod tests {
     const D_RGB: Conv2d = Conv2d { batch: 64, c_in: 3, c_out: 64, h_in: 64, w_in: 64, kernel: 5, stride: 2, pad: 2 };
 
     #[test]
-    fn few_rows_gather_in_runs_along_phase_rows() {
+    fn gathers_run_along_phase_rows_when_that_loads_less() {
         let plan = GatherPlan::new(&D_RGB, &Tuning::uniform(SQUARE16, 16));
         // All three rows per thread, runs of a whole 32-pixel phase row (about 256 outputs).
         assert_eq!((plan.entry, plan.run), ("conv_gather_runs", 32));
@@ -625,8 +680,18 @@ mod tests {
         // Rows of 40 pixels in runs of at most 21: two runs of 20.
         let wide = Conv2d { h_in: 80, w_in: 80, ..D_RGB };
         assert_eq!(GatherPlan::new(&wide, &Tuning::uniform(SQUARE8, 16)).run, 20);
-        // Many rows keep the square blocks.
-        let plan = GatherPlan::new(&Conv2d { c_in: 64, ..D_RGB }, &Tuning::uniform(SQUARE16, 16));
+        // Many rows: the square block's rows, by runs of 16 when phase rows are that long
+        // (3 x 16 weights and 18 dy values per 768 multiply-adds, against 32 per 256) ...
+        let tuning = Tuning::uniform(SQUARE16, 16);
+        let plan = GatherPlan::new(&Conv2d { c_in: 64, ..D_RGB }, &tuning);
+        assert_eq!((plan.entry, plan.run, plan.tiles), ("conv_gather_runs", 16, SQUARE16));
+        // tests/common/conv.rs's wide case for the run and tap kernels.
+        let wide = Conv2d { batch: 2, c_in: 16, c_out: 8, h_in: 32, w_in: 32, kernel: 5, stride: 2, pad: 2 };
+        let plan = GatherPlan::new(&wide, &tuning);
+        assert_eq!((plan.entry, plan.run, plan.tiles.tm), ("conv_gather_runs", 16, 16));
+        assert_eq!(weight_grad_tiles(&wide, &tuning).0, "conv_weight_grad_taps");
+        // ... but square blocks for phase rows of 4 pixels.
+        let plan = GatherPlan::new(&Conv2d { c_in: 64, h_in: 8, w_in: 8, ..D_RGB }, &tuning);
         assert_eq!((plan.entry, plan.run, plan.tiles), ("conv_gather", 1, SQUARE16));
     }
 
@@ -640,7 +705,7 @@ mod tests {
     }
 
     #[test]
-    fn few_columns_weight_grads_hold_all_taps_of_a_channel() {
+    fn weight_grads_hold_all_taps_of_a_channel_when_that_loads_less() {
         let tuning = Tuning::uniform(SQUARE16, 16);
         // 3 channels x 25 taps: 8 rows by 25 taps per thread, 3 x 4 threads (the 16 of the
         // square blocks, rounded down).
@@ -663,9 +728,17 @@ mod tests {
         // 4x4 kernels on one grey channel: 16 rows by 16 taps.
         let grey = Conv2d { c_in: 1, c_out: 32, kernel: 4, pad: 1, ..D_RGB };
         assert_eq!(weight_grad_tiles(&grey, &tuning).1, Tiles { tm: 16, tn: 16, wg_m: 2, wg_n: 1 });
-        // 8x8 blocks hold only 2 rows of 25 taps: too few, the square kernel stays.
-        assert_eq!(weight_grad_tiles(&D_RGB, &Tuning::uniform(SQUARE8, 16)).0, "conv_weight_grad");
-        // So do many input channels.
-        assert_eq!(weight_grad_tiles(&Conv2d { c_in: 64, ..D_RGB }, &tuning).0, "conv_weight_grad");
+        // 8x8 blocks hold 2 rows of 25 taps, still fewer loads than padding 75 columns to 128.
+        assert_eq!(weight_grad_tiles(&D_RGB, &Tuning::uniform(SQUARE8, 16)).1.tm, 2);
+        // Many input channels: 16 channels of 8 x 25 per workgroup; 32 dy and 55 x values per
+        // 800 multiply-adds, against 128 per 1024 in square blocks.
+        let (entry, t) = weight_grad_tiles(&Conv2d { c_in: 64, ..D_RGB }, &tuning);
+        assert_eq!((entry, t), ("conv_weight_grad_taps", Tiles { tm: 8, tn: 25, wg_m: 1, wg_n: 16 }));
+        // A GPU's 4x4 blocks cannot hold a channel's taps.
+        let gpu = Tuning::uniform(Tiles { tm: 4, tn: 4, wg_m: 8, wg_n: 16 }, 256);
+        assert_eq!(weight_grad_tiles(&D_RGB, &gpu).0, "conv_weight_grad");
+        // An odd output width steps one pixel at a time: no x load is shared, the loads tie.
+        let odd = Conv2d { c_in: 64, h_in: 30, w_in: 30, kernel: 4, pad: 1, ..D_RGB };
+        assert_eq!(weight_grad_tiles(&odd, &tuning).0, "conv_weight_grad");
     }
 }

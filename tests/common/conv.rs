@@ -159,13 +159,17 @@ pub async fn check_tile_shapes(gpu: &Gpu) {
     }
 }
 
-/// The kernels for narrow GEMMs (conv_gather_runs, conv_weight_grad_taps) at the square shape
-/// the CPU adapters autotune to, which also gives the 5x5 weight gradients a thread's 8 rows
-/// by 25 taps: the layers whose image side has at most 4 channels.
-pub async fn check_narrow_kernels(gpu: &Gpu) {
+/// conv_gather_runs and conv_weight_grad_taps, at the square shape the CPU adapters autotune
+/// to, where the plans take them (the unit tests in ops::conv show which kernel each plan
+/// picks): the layers whose image side has at most 4 channels, and a conv and a transposed conv
+/// with 16 channels there and phase rows of 16 pixels.
+pub async fn check_run_and_tap_kernels(gpu: &Gpu) {
     let tuning = Tuning::uniform(Tiles { tm: 16, tn: 16, wg_m: 2, wg_n: 8 }, 16);
-    let conv2d: Vec<_> = CONV2D_CASES.iter().copied().filter(|g| g.c_in <= 4).collect();
-    let transposed: Vec<_> = CONV_TRANSPOSE2D_CASES.iter().copied().filter(|g| g.c_out <= 4).collect();
+    let wide = Conv2d { batch: 2, c_in: 16, c_out: 8, h_in: 32, w_in: 32, kernel: 5, stride: 2, pad: 2 };
+    let conv2d: Vec<_> = CONV2D_CASES.iter().copied().filter(|g| g.c_in <= 4).chain([wide]).collect();
+    let wide_t =
+        ConvTranspose2d { batch: 2, c_in: 8, c_out: 16, h_in: 16, w_in: 16, kernel: 5, stride: 2, pad: 2, out_pad: 1 };
+    let transposed: Vec<_> = CONV_TRANSPOSE2D_CASES.iter().copied().filter(|g| g.c_out <= 4).chain([wide_t]).collect();
     check_conv2d_cases(gpu, &tuning, &conv2d).await;
     check_conv_transpose2d_cases(gpu, &tuning, &transposed).await;
 }
