@@ -9,6 +9,9 @@
 //   conv_direct               forward           backward: d_input
 //   conv_gather               backward: d_input forward
 //   conv_weight_grad(+reduce) backward: d_weight (x and dy swap roles for the transpose)
+// conv_direct_runs, conv_gather_runs and conv_weight_grad_taps compute what conv_direct,
+// conv_gather and conv_weight_grad do, with neighbouring taps sharing loads; the host takes
+// whichever loads less per multiply-add.
 //
 // Each workgroup computes a (TM*WG_M) x (TN*WG_N) tile of a GEMM; each thread holds a TM x TN
 // block of outputs in registers. A thread's TN columns are WG_N apart, so neighbouring threads
@@ -87,8 +90,10 @@ const NV: u32 = 2u;
 // conv_weight_grad: output pixels per reduction iteration, a divisor of W_out (4, 2 or 1), so an
 // iteration stays within one output row and steps along it by constant offsets.
 const ROW_STEPS: u32 = 4u;
-// conv_gather_runs: dy values one kernel row of a run needs, TN + NV - 1.
+// conv_gather_runs: dy values one kernel row of a run needs, TN + NV - 1; conv_direct_runs: x
+// values, (TN - 1) * S + K.
 const RUN_LOADS: u32 = 5u;
+const X_RUN_LOADS: u32 = 10u;
 // conv_weight_grad_taps: the kernel's taps K * K, and the x values one kernel row of a
 // reduction iteration needs, (ROW_STEPS - 1) * S + K.
 const KK: u32 = 16u;
@@ -176,6 +181,68 @@ fn conv_direct(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
             let col = col0 + j * WG_N;
             if (m < p.c_out && col < cols) {
                 let at = ((col / hw_out) * p.c_out + m) * hw_out + col % hw_out;
+                out[at] = epilogue(acc[i][j] + bm, at);
+            }
+        }
+    }
+}
+
+// conv_direct with each thread's TN columns TN neighbouring pixels of one output row (TN divides
+// W_out, so a run never leaves its row): pixel j meets tap kw at x entry j * S + kw of the run,
+// so one row of (TN - 1) * S + K loads serves all K taps of a kernel row (conv_direct loads
+// TN * K).
+@compute @workgroup_size(WG_N, WG_M, 1)
+fn conv_direct_runs(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+    let w_x = p.w_in + 2u * p.pad;
+    let hw_x = (p.h_in + 2u * p.pad) * w_x;
+    let runs_per_row = p.w_out / TN;
+    let runs = p.batch * p.h_out * runs_per_row;
+    if (wid.x * WG_N >= runs) {
+        return;
+    }
+    let run_id = wid.x * WG_N + lid.x;
+    let run = min(run_id, runs - 1u);
+    let n = run / (p.h_out * runs_per_row);
+    let oh = (run / runs_per_row) % p.h_out;
+    let ow0 = (run % runs_per_row) * TN;
+    let x_base = n * p.c_in * hw_x + (oh * w_x + ow0) * S;
+    let kdim = p.c_in * K * K;
+    let row0 = (wid.y * WG_M + lid.y) * TM;
+    var w_row: array<u32, TM>;
+    for (var i = 0u; i < TM; i++) { // unroll
+        w_row[i] = min(row0 + i, p.c_out - 1u) * kdim;
+    }
+
+    var acc: array<array<f32, TN>, TM>;
+    var k = 0u;
+    for (var ci = 0u; ci < p.c_in; ci++) {
+        for (var kh = 0u; kh < K; kh++) {
+            let x_row = x_base + ci * hw_x + kh * w_x;
+            var b: array<f32, X_RUN_LOADS>;
+            for (var e = 0u; e < X_RUN_LOADS; e++) { // unroll
+                b[e] = rhs[x_row + e];
+            }
+            for (var kw = 0u; kw < K; kw++) { // unroll
+                var a: array<f32, TM>;
+                for (var i = 0u; i < TM; i++) { // unroll
+                    a[i] = lhs[w_row[i] + k + kw];
+                }
+                for (var j = 0u; j < TN; j++) { // unroll
+                    for (var i = 0u; i < TM; i++) { // unroll
+                        acc[i][j] = fma(a[i], b[j * S + kw], acc[i][j]);
+                    }
+                }
+            }
+            k += K;
+        }
+    }
+
+    for (var i = 0u; i < TM; i++) { // unroll
+        let m = row0 + i;
+        let bm = bias_at(m);
+        for (var j = 0u; j < TN; j++) { // unroll
+            if (m < p.c_out && run_id < runs) {
+                let at = ((n * p.c_out + m) * p.h_out + oh) * p.w_out + ow0 + j;
                 out[at] = epilogue(acc[i][j] + bm, at);
             }
         }

@@ -59,8 +59,8 @@ fn tiled_shaders_validate_with_every_tile_shape() {
     // ... and the activations fused into its epilogues (ACT after the layer, DACT before it).
     let epilogues =
         [[("ACT", 0), ("DACT", 0)], [("ACT", 1), ("DACT", 0)], [("ACT", 0), ("DACT", 2)], [("ACT", 2), ("DACT", 1)]];
-    // ... with the tiles of the square blocks and of the narrow kernels (three rows by runs of
-    // 32 pixels for conv_gather_runs, 8 rows by the 25 taps for conv_weight_grad_taps).
+    // ... with the tiles of the square blocks and of the run and tap kernels (three rows by
+    // runs of 32 pixels, 8 rows by the 25 taps for conv_weight_grad_taps).
     let tiles =
         [Tiles::CANDIDATES[0], Tiles { tm: 3, tn: 32, wg_m: 1, wg_n: 16 }, Tiles { tm: 8, tn: 25, wg_m: 4, wg_n: 3 }];
     for (((k, s, taps, row_steps), epilogue), tiles) in

@@ -131,7 +131,7 @@ pub fn gemm_workgroups(g: &Conv2d, tuning: &Tuning) -> [usize; 3] {
     let cols = g.batch * g.h_out() * g.w_out();
     let plan = GatherPlan::new(g, tuning);
     [
-        most(cols, g.c_out, &tuning.direct.fit(g.c_out, cols)),
+        most(cols, g.c_out, &direct_tiles(g, tuning).1),
         most(plan.cols, g.c_in, &plan.tiles),
         most(g.c_in * g.kernel * g.kernel, g.c_out, &weight_grad_tiles(g, tuning).1),
     ]
@@ -181,7 +181,7 @@ fn gemm_consts(
 /// conv.wgsl's per-layer constants for kernel size `k`, stride `s`, conv_gather's `taps` per
 /// stride phase along rows and columns, conv_weight_grad's `row_steps`, and the sizes of the
 /// narrow kernels' shared loads that follow from them and the tiles' `tn`.
-pub fn geometry_consts(k: u32, s: u32, [nu, nv]: [u32; 2], row_steps: u32, tn: u32) -> [(&'static str, u32); 9] {
+pub fn geometry_consts(k: u32, s: u32, [nu, nv]: [u32; 2], row_steps: u32, tn: u32) -> [(&'static str, u32); 10] {
     [
         ("K", k),
         ("S", s),
@@ -190,6 +190,7 @@ pub fn geometry_consts(k: u32, s: u32, [nu, nv]: [u32; 2], row_steps: u32, tn: u
         ("NV", nv),
         ("ROW_STEPS", row_steps),
         ("RUN_LOADS", (tn + nv).saturating_sub(1).max(1)),
+        ("X_RUN_LOADS", (tn - 1) * s + k),
         ("KK", k * k),
         ("X_RUN", (row_steps - 1) * s + k),
     ]
@@ -302,6 +303,25 @@ fn prev_pow2(n: usize) -> usize {
     }
 }
 
+/// conv_direct's entry point and tiles for `g`: conv_direct_runs when it loads less per
+/// multiply-add, with the square block's rows by a run of neighbouring pixels of an output row
+/// that divides the row (a divisor of W_out up to about the square block's outputs per thread).
+fn direct_tiles(g: &Conv2d, tuning: &Tuning) -> (&'static str, Tiles) {
+    let t = tuning.direct;
+    let cols = g.batch * g.h_out() * g.w_out();
+    let square = t.fit(g.c_out, cols);
+    let longest = ((t.tm * t.tn / square.tm) as usize).max(1);
+    let run = (1..=longest.min(g.w_out())).rev().find(|d| g.w_out() % d == 0).unwrap_or(1);
+    // A kernel row: TM * K weights and (run - 1) * S + K x values feed TM * run * K multiply-adds.
+    let (tm, run_f, k) = (square.tm as f64, run as f64, g.kernel as f64);
+    let runs_cost =
+        padding(g.c_out, square.tile_m()) * (tm * k + (run_f - 1.0) * g.stride as f64 + k) / (tm * run_f * k);
+    if runs_cost < square_cost(&square, g.c_out, cols) {
+        return ("conv_direct_runs", Tiles { tn: run as u32, ..square });
+    }
+    ("conv_direct", square)
+}
+
 /// How conv_gather runs for one geometry: its entry point and tiles, and the neighbouring
 /// pixels of a phase row a thread computes (`run`; 1 for conv_gather, whose columns are WG_N
 /// apart). conv_gather_runs is taken when it loads less per multiply-add: with few rows (all of
@@ -388,11 +408,11 @@ fn direct(
     params.has_bias = bias.is_some() as u32;
     params.alpha = alpha;
     let (cols, rows) = (g.batch * g.h_out() * g.w_out(), g.c_out);
-    let tiles = &tiles.direct.fit(rows, cols);
-    let [gx, gy] = grid(gpu, "conv_direct", cols, rows, tiles)?;
-    let consts = gemm_consts(tiles, g, all_taps(g), 4, epi);
+    let (entry, tiles) = direct_tiles(g, tiles);
+    let [gx, gy] = grid(gpu, entry, cols, rows, &tiles)?;
+    let consts = gemm_consts(&tiles, g, all_taps(g), 4, epi);
     let act_in = epilogue.dact.map(|d| d.1);
-    dispatch(gpu, "conv_direct", &consts, &params, [Some(w), Some(xp), bias, Some(y), act_in], [gx, gy, 1])
+    dispatch(gpu, entry, &consts, &params, [Some(w), Some(xp), bias, Some(y), act_in], [gx, gy, 1])
 }
 
 /// dx = conv2d's input gradient of dy (+ bias), for `g` (conv2d d_input; conv_transpose2d
@@ -693,6 +713,24 @@ mod tests {
         // ... but square blocks for phase rows of 4 pixels.
         let plan = GatherPlan::new(&Conv2d { c_in: 64, h_in: 8, w_in: 8, ..D_RGB }, &tuning);
         assert_eq!((plan.entry, plan.run, plan.tiles), ("conv_gather", 1, SQUARE16));
+    }
+
+    #[test]
+    fn directs_run_along_output_rows_when_that_loads_less() {
+        let tuning = Tuning::uniform(Tiles { tm: 16, tn: 16, wg_m: 4, wg_n: 4 }, 16);
+        // D's first layer: rows of 32 pixels in runs of 16 (5 x 16 weights and 35 x values per
+        // 1280 multiply-adds, against 32 per 256).
+        let (entry, t) = direct_tiles(&D_RGB, &tuning);
+        assert_eq!((entry, t), ("conv_direct_runs", Tiles { tm: 16, tn: 16, wg_m: 4, wg_n: 4 }));
+        // tests/common/conv.rs's wide case, 8 output channels: runs of its 16-pixel rows.
+        let wide = Conv2d { batch: 2, c_in: 16, c_out: 8, h_in: 32, w_in: 32, kernel: 5, stride: 2, pad: 2 };
+        assert_eq!(direct_tiles(&wide, &tuning).1.tn, 16);
+        // Rows of 8 pixels (MNIST's second D conv): square blocks.
+        let mnist = Conv2d { batch: 64, c_in: 32, c_out: 64, h_in: 16, w_in: 16, kernel: 4, stride: 2, pad: 1 };
+        assert_eq!(direct_tiles(&mnist, &tuning).0, "conv_direct");
+        // A run divides the row: 30 pixels in runs of 15.
+        let odd = Conv2d { h_in: 60, w_in: 60, ..D_RGB };
+        assert_eq!(direct_tiles(&odd, &tuning), ("conv_direct_runs", Tiles { tn: 15, ..t }));
     }
 
     #[test]
