@@ -367,12 +367,12 @@ fn conv_gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
     }
 }
 
-// conv_gather for GEMMs with a few rows (an image's colour channels), where a load in
-// conv_gather feeds only TM multiply-adds: each thread's TN columns are TN neighbouring pixels
-// of one row of a stride phase instead, and pixel j meets tap v at dy entry j + NV-1 - v of
-// the run, so one row of TN + NV - 1 loads serves all NV taps of a kernel row (conv_gather
-// loads TN * NV). A run may reach past its phase row's end: those pixels are computed from the
-// extra padding the host gives dy on the right and never stored.
+// conv_gather with each thread's TN columns TN neighbouring pixels of one row of a stride
+// phase: pixel j meets tap v at dy entry j + NV-1 - v of the run, so one row of TN + NV - 1
+// loads serves all NV taps of a kernel row (conv_gather loads TN * NV). With a few rows (an
+// image's colour channels) the host gives each thread all of them. A run may reach past its
+// phase row's end: those pixels are computed from the extra padding the host gives dy on the
+// right and never stored.
 @compute @workgroup_size(WG_N, WG_M, 1)
 fn conv_gather_runs(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
     let ph = stride_phase(p.phase + wid.z);
@@ -518,11 +518,10 @@ fn conv_weight_grad(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup
     }
 }
 
-// conv_weight_grad for GEMMs with few columns (an image's channels times the taps), where a
-// 16-column block would mostly be padding and a load feeds few multiply-adds: each thread holds
-// TM rows by all KK = K * K taps of one input channel (column block = channel), and an
-// iteration's x values along one kernel row, X_RUN of them, serve all K taps of that row for
-// all ROW_STEPS pixels (conv_weight_grad loads K * ROW_STEPS).
+// conv_weight_grad with each thread holding TM rows by all KK = K * K taps of one input
+// channel: an iteration's x values along one kernel row, X_RUN of them, serve all K taps of that
+// row for all ROW_STEPS pixels (conv_weight_grad loads K * ROW_STEPS). It also keeps an image's
+// few channels (75 columns for RGB 5x5) from being padded to a square block's width.
 @compute @workgroup_size(WG_N, WG_M, 1)
 fn conv_weight_grad_taps(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
     let hw_out = p.h_out * p.w_out;

@@ -180,7 +180,7 @@ fn gemm_consts(
 
 /// conv.wgsl's per-layer constants for kernel size `k`, stride `s`, conv_gather's `taps` per
 /// stride phase along rows and columns, conv_weight_grad's `row_steps`, and the sizes of the
-/// narrow kernels' shared loads that follow from them and the tiles' `tn`.
+/// run and tap kernels' shared loads that follow from them and the tiles' `tn`.
 pub fn geometry_consts(k: u32, s: u32, [nu, nv]: [u32; 2], row_steps: u32, tn: u32) -> [(&'static str, u32); 10] {
     [
         ("K", k),
@@ -289,7 +289,7 @@ fn padding(n: usize, tile: u32) -> f64 {
 }
 
 /// Loads per useful multiply-add of a square-block GEMM (TM + TN loads feed TM * TN), the
-/// measure `Tiles::fit` minimises; the narrow kernels' plans compare theirs with it.
+/// measure `Tiles::fit` minimises; the run and tap kernels' plans compare theirs with it.
 fn square_cost(t: &Tiles, rows: usize, cols: usize) -> f64 {
     padding(rows, t.tile_m()) * padding(cols, t.tile_n()) * (t.tm + t.tn) as f64 / (t.tm * t.tn) as f64
 }
