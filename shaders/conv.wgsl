@@ -439,6 +439,43 @@ fn conv_gather_runs(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup
     }
 }
 
+// An output pixel (n, oh, ow) of the weight gradients' reduction over N * H_out * W_out,
+// stepped along ROW_STEPS pixels at a time without dividing.
+struct Pixel {
+    n: u32,
+    oh: u32,
+    ow: u32,
+}
+
+fn pixel_at(r: u32) -> Pixel {
+    let hw_out = p.h_out * p.w_out;
+    return Pixel(r / hw_out, (r % hw_out) / p.w_out, r % p.w_out);
+}
+
+fn next_pixels(px: Pixel) -> Pixel {
+    var q = px;
+    q.ow += ROW_STEPS;
+    if (q.ow == p.w_out) {
+        q.ow = 0u;
+        q.oh++;
+        if (q.oh == p.h_out) {
+            q.oh = 0u;
+            q.n++;
+        }
+    }
+    return q;
+}
+
+// A split's sum for d_weight[at]: added straight in with one split, else its partial written
+// for conv_weight_grad_reduce.
+fn add_weight_grad(split: u32, at: u32, v: f32) {
+    if (p.splits == 1u) {
+        out[at] += v;
+    } else {
+        out[split * p.out_len + at] = v;
+    }
+}
+
 // dw[co, ci, kh, kw] += sum_{n, oh, ow} dy[n, co, oh, ow] * x[n, ci, oh*s - pad + kh, ow*s - pad + kw]
 // GEMM: rows co, columns (ci, kh, kw), reduction over r = (n, oh, ow), which is long
 // (N*H_out*W_out) while the output may be small: split-K over workgroup_id.z, each split
@@ -470,14 +507,11 @@ fn conv_weight_grad(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup
     let total = p.batch * hw_out;
     let r0 = wid.z * p.split_len;
     let r1 = min(r0 + p.split_len, total);
-    // The output pixel (n, oh, ow) of reduction step r, stepped along without dividing.
-    var n = r0 / hw_out;
-    var oh = (r0 % hw_out) / p.w_out;
-    var ow = r0 % p.w_out;
+    var px = pixel_at(r0);
     var acc: array<array<f32, TN>, TM>;
     for (var r = r0; r < r1; r += ROW_STEPS) {
-        let dy_n = (n * p.c_out * p.h_out + oh) * p.w_out + ow;
-        let x_corner = n * p.c_in * hw_x + (oh * w_x + ow) * S;
+        let dy_n = (px.n * p.c_out * p.h_out + px.oh) * p.w_out + px.ow;
+        let x_corner = px.n * p.c_in * hw_x + (px.oh * w_x + px.ow) * S;
         for (var q = 0u; q < ROW_STEPS; q++) { // unroll
             var a: array<f32, TM>;
             for (var i = 0u; i < TM; i++) { // unroll
@@ -490,29 +524,15 @@ fn conv_weight_grad(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup
                 }
             }
         }
-        ow += ROW_STEPS;
-        if (ow == p.w_out) {
-            ow = 0u;
-            oh++;
-            if (oh == p.h_out) {
-                oh = 0u;
-                n++;
-            }
-        }
+        px = next_pixels(px);
     }
 
-    let partial = wid.z * rows * cols;
     for (var i = 0u; i < TM; i++) { // unroll
         let m = row0 + i;
         for (var j = 0u; j < TN; j++) { // unroll
             let col = col0 + j * WG_N;
             if (m < rows && col < cols) {
-                let at = m * cols + col;
-                if (p.splits == 1u) {
-                    out[at] += acc[i][j];
-                } else {
-                    out[partial + at] = acc[i][j];
-                }
+                add_weight_grad(wid.z, m * cols + col, acc[i][j]);
             }
         }
     }
@@ -540,13 +560,11 @@ fn conv_weight_grad_taps(@builtin(local_invocation_id) lid: vec3u, @builtin(work
     let total = p.batch * hw_out;
     let r0 = wid.z * p.split_len;
     let r1 = min(r0 + p.split_len, total);
-    var n = r0 / hw_out;
-    var oh = (r0 % hw_out) / p.w_out;
-    var ow = r0 % p.w_out;
+    var px = pixel_at(r0);
     var acc: array<array<f32, KK>, TM>;
     for (var r = r0; r < r1; r += ROW_STEPS) {
-        let dy_n = (n * p.c_out * p.h_out + oh) * p.w_out + ow;
-        let x_corner = n * p.c_in * hw_x + x_ci + (oh * w_x + ow) * S;
+        let dy_n = (px.n * p.c_out * p.h_out + px.oh) * p.w_out + px.ow;
+        let x_corner = px.n * p.c_in * hw_x + x_ci + (px.oh * w_x + px.ow) * S;
         var a: array<array<f32, ROW_STEPS>, TM>;
         for (var i = 0u; i < TM; i++) { // unroll
             for (var q = 0u; q < ROW_STEPS; q++) { // unroll
@@ -566,28 +584,14 @@ fn conv_weight_grad_taps(@builtin(local_invocation_id) lid: vec3u, @builtin(work
                 }
             }
         }
-        ow += ROW_STEPS;
-        if (ow == p.w_out) {
-            ow = 0u;
-            oh++;
-            if (oh == p.h_out) {
-                oh = 0u;
-                n++;
-            }
-        }
+        px = next_pixels(px);
     }
 
-    let partial = wid.z * rows * cols;
     for (var i = 0u; i < TM; i++) { // unroll
         let m = row0 + i;
         for (var tap = 0u; tap < KK; tap++) { // unroll
             if (m < rows && ci_id < p.c_in) {
-                let at = m * cols + ci_id * KK + tap;
-                if (p.splits == 1u) {
-                    out[at] += acc[i][tap];
-                } else {
-                    out[partial + at] = acc[i][tap];
-                }
+                add_weight_grad(wid.z, m * cols + ci_id * KK + tap, acc[i][tap]);
             }
         }
     }
