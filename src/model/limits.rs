@@ -243,11 +243,17 @@ fn dispatches(needs: &mut Needs, net: &NetSpec, batch: usize, tiles: &Tuning, in
                 let [direct, gather, weight] = conv::gemm_workgroups(&g, tiles);
                 let (forward, backward) =
                     if matches!(layer, LayerSpec::Conv { .. }) { (direct, gather) } else { (gather, direct) };
-                needs.workgroups(what("forward"), forward as u128);
+                let gemm = |op: &str, rows: usize, cols: usize| format!("{} ({rows} x {cols} outputs)", what(op));
+                let (pixels_out, pixels_in) = (g.batch * g.h_out() * g.w_out(), g.batch * g.h_in * g.w_in);
+                let (rows_fwd, cols_fwd, rows_bwd, cols_bwd) = match layer {
+                    LayerSpec::Conv { .. } => (g.c_out, pixels_out, g.c_in, pixels_in),
+                    _ => (g.c_in, pixels_in, g.c_out, pixels_out),
+                };
+                needs.workgroups(gemm("forward", rows_fwd, cols_fwd), forward as u128);
                 if dx {
-                    needs.workgroups(what("input gradient"), backward as u128);
+                    needs.workgroups(gemm("input gradient", rows_bwd, cols_bwd), backward as u128);
                 }
-                needs.workgroups(what("weight gradient"), weight as u128);
+                needs.workgroups(gemm("weight gradient", g.c_out, g.c_in * g.kernel * g.kernel), weight as u128);
                 per_channel.push((what("bias gradient (one workgroup per channel)"), c_out));
             }
             LayerSpec::BatchNorm { channels, .. } => {

@@ -159,7 +159,7 @@ pub async fn check_tile_shapes(gpu: &Gpu) {
     }
 }
 
-/// conv_gather_runs and conv_weight_grad_taps, at the square shape the CPU adapters autotune
+/// conv_direct_runs, conv_gather_runs and conv_weight_grad_taps, at the square shape the CPU adapters autotune
 /// to, where the plans take them (the unit tests in ops::conv show which kernel each plan
 /// picks): the layers whose image side has at most 4 channels, and a conv and a transposed conv
 /// with 16 channels there and phase rows of 16 pixels.
