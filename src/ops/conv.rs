@@ -311,7 +311,7 @@ fn direct_tiles(g: &Conv2d, tuning: &Tuning) -> (&'static str, Tiles) {
     let cols = g.batch * g.h_out() * g.w_out();
     let square = t.fit(g.c_out, cols);
     let longest = ((t.tm * t.tn / square.tm) as usize).max(1);
-    let run = (1..=longest.min(g.w_out())).rev().find(|d| g.w_out() % d == 0).unwrap_or(1);
+    let run = (1..=longest.min(g.w_out())).rev().find(|&d| g.w_out().is_multiple_of(d)).unwrap_or(1);
     // A kernel row: TM * K weights and (run - 1) * S + K x values feed TM * run * K multiply-adds.
     let (tm, run_f, k) = (square.tm as f64, run as f64, g.kernel as f64);
     let runs_cost =
