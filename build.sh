@@ -7,7 +7,7 @@
 #                        GPU = Mesa lavapipe over Vulkan), the browser tests (wasm-pack test in
 #                        headless Chromium, WebGPU on SwiftShader) and the page tests (www/ in
 #                        headless Chromium through chromedriver). This is THE test command.
-#   ./build.sh bench [--batch N] [--reps N] [--only TEXT] [--tiles TMxTN/WG_MxWG_N|all]
+#   ./build.sh bench [--batch N] [--reps N] [--only TEXT] [--tiles TMxTN/WG_MxWG_N|all] [--detail]
 #                        the kernel benchmark twice with the same flags: natively (`cargo run
 #                        --release --bin webgan-cli -- bench ...`, GPU = the default wgpu adapter),
 #                        then in headless Chromium (www/bench.html through chromedriver, WebGPU
@@ -338,7 +338,7 @@ run_tests() {
 # Parses `bench`'s flags, the native CLI's own (--batch N --reps N --only TEXT --tiles T, also as
 # --flag=VALUE), into BENCH_BATCH, BENCH_REPS, BENCH_ONLY and BENCH_TILES ("": the default).
 parse_bench_args() {
-    BENCH_BATCH='' BENCH_REPS='' BENCH_ONLY='' BENCH_TILES=''
+    BENCH_BATCH='' BENCH_REPS='' BENCH_ONLY='' BENCH_TILES='' BENCH_DETAIL=''
     local flag value
     while [ $# -gt 0 ]; do
         case $1 in
@@ -356,12 +356,13 @@ parse_bench_args() {
                 if [ "$flag" = --batch ]; then BENCH_BATCH=$value; else BENCH_REPS=$value; fi
                 ;;
             --only) BENCH_ONLY=$value ;;
+            --detail) BENCH_DETAIL=1 ;;
             --tiles)
                 [[ $value == all || $value =~ ^[0-9]+x[0-9]+/[0-9]+x[0-9]+(,[0-9]+x[0-9]+/[0-9]+x[0-9]+)*$ ]] ||
                     die "bench: --tiles wants TMxTN/WG_MxWG_N (e.g. 4x4/4x16) or 'all', not '$value'"
                 BENCH_TILES=$value
                 ;;
-            *) die "bench: unknown argument '$flag' (want --batch N, --reps N, --only TEXT, --tiles TMxTN/WG_MxWG_N|all)" ;;
+            *) die "bench: unknown argument '$flag' (want --batch N, --reps N, --only TEXT, --tiles TMxTN/WG_MxWG_N|all, --detail)" ;;
         esac
     done
 }
@@ -379,6 +380,7 @@ run_bench() {
     if [ -n "$BENCH_REPS" ]; then args+=(--reps "$BENCH_REPS"); fi
     if [ -n "$BENCH_ONLY" ]; then args+=(--only "$BENCH_ONLY"); fi
     if [ -n "$BENCH_TILES" ]; then args+=(--tiles "$BENCH_TILES"); fi
+    if [ -n "$BENCH_DETAIL" ]; then args+=(--detail); fi
 
     # --foreground: Ctrl-C reaches the benchmark (`cargo run` execs it, so it is timeout's child).
     say "native: cargo run --release --bin webgan-cli -- bench ${args[*]} (time limit ${limit}s, build included)"
@@ -388,7 +390,7 @@ run_bench() {
     driver=$(chromedriver_path)
     say "browser: www/bench.html in $(chromium --version 2>/dev/null | head -n 1 || true) via $("$driver" --version 2>/dev/null | head -n 1 | cut -d' ' -f1-2 || true) (time limit ${limit}s)"
     webgan_py bench "$driver" webdriver.json "$limit" "${BENCH_SCREENSHOT:-}" \
-        "$BENCH_BATCH" "$BENCH_REPS" "$BENCH_ONLY" "$BENCH_TILES" || browser_rc=$?
+        "$BENCH_BATCH" "$BENCH_REPS" "$BENCH_ONLY" "$BENCH_TILES" "$BENCH_DETAIL" || browser_rc=$?
 
     echo
     echo "native bench:  $([ "$native_rc" -eq 0 ] && echo ok || echo "FAILED (exit $native_rc)")"

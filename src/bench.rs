@@ -118,6 +118,34 @@ pub async fn profile_step(
     Ok(())
 }
 
+/// Every dispatch of a step of `trainer`, in order, timed alone: `reps` copies of it in one
+/// submission (a submission of its own per copy would add the submission's cost to each),
+/// as rows "#index entry [grid]" under the dispatch's op. Then their sum. A copy repeats what
+/// the dispatch does, accumulations and Adam's update included: run it after the step's timing.
+pub async fn profile_dispatches(
+    gpu: &Gpu,
+    trainer: &Trainer,
+    reps: u32,
+    out: &mut dyn FnMut(Row),
+) -> Result<(), GpuError> {
+    let (mut total_ms, mut total_flops) = (0.0, 0.0);
+    for (i, (label, d)) in trainer.listing().0.iter().enumerate() {
+        let copies = vec![d; reps as usize];
+        let ms = time(gpu, &copies, 1).await? / reps as f64;
+        (total_ms, total_flops) = (total_ms + ms, total_flops + label.flops);
+        let layer = format!("    #{i} {} {:?}", d.entry, d.grid);
+        out(Row { layer, pass: label.op, ms, gflops: label.flops / ms / 1e6, images: 0 });
+    }
+    out(Row {
+        layer: "    dispatches".into(),
+        pass: "sum",
+        ms: total_ms,
+        gflops: total_flops / total_ms / 1e6,
+        images: 0,
+    });
+    Ok(())
+}
+
 /// One measured pass of one layer.
 #[derive(Clone, Debug)]
 pub struct Row {
@@ -262,12 +290,14 @@ pub async fn bench_layer(
     Ok(())
 }
 
-/// Times training steps of every standard model whose name contains `filter`.
+/// Times training steps of every standard model whose name contains `filter`, then each op of
+/// the step, and with `detail` each dispatch.
 pub async fn run_steps(
     gpu: &Gpu,
     tiles: &Tuning,
     reps: u32,
     filter: &str,
+    detail: bool,
     out: &mut dyn FnMut(Row),
 ) -> Result<(), GpuError> {
     for (name, cfg) in step_configs() {
@@ -275,6 +305,9 @@ pub async fn run_steps(
             let mut trainer = Trainer::new(gpu, &cfg, tiles)?;
             out(bench_step(gpu, name, &mut trainer, reps).await?);
             profile_step(gpu, name, &trainer, reps, out).await?;
+            if detail {
+                profile_dispatches(gpu, &trainer, reps, out).await?;
+            }
         }
     }
     Ok(())

@@ -2,7 +2,7 @@
 // `webgan-cli bench`) with options from the query string, and shows each line as it arrives.
 //
 // Query: batch (64), reps (2), only ("": every layer), tiles ("": the adapter's default, "all",
-// or "TMxTN/WG_MxWG_N"). Progress and outcome are also in `window.benchResult`
+// or "TMxTN/WG_MxWG_N"), detail (set and not "0": each training step's dispatches timed alone). Progress and outcome are also in `window.benchResult`
 // ({ done, lines, error }), which `./build.sh bench` polls through WebDriver.
 
 const status = document.getElementById('status');
@@ -37,7 +37,14 @@ function options() {
     if (!Number.isInteger(n) || n < 1) throw new Error(`${name}=${raw} is not a positive integer`);
     return n;
   };
-  return { batch: int('batch', 64), reps: int('reps', 2), only: q.get('only') ?? '', tiles: (q.get('tiles') ?? '').trim() };
+  const detail = (q.get('detail') ?? '').trim();
+  return {
+    batch: int('batch', 64),
+    reps: int('reps', 2),
+    only: q.get('only') ?? '',
+    tiles: (q.get('tiles') ?? '').trim(),
+    detail: detail !== '' && detail !== '0',
+  };
 }
 
 async function main() {
@@ -77,11 +84,11 @@ async function main() {
   }
 
   const what = `batch ${opts.batch}, reps ${opts.reps}` +
-    (opts.only ? `, only "${opts.only}"` : '') + (opts.tiles ? `, tiles ${opts.tiles}` : '');
+    (opts.only ? `, only "${opts.only}"` : '') + (opts.tiles ? `, tiles ${opts.tiles}` : '') + (opts.detail ? ', each dispatch' : '');
   show('pending', `Running (${what})… rows appear as they are measured; CPU adapters take minutes.`);
   const t0 = performance.now();
   try {
-    await wasm.run_benchmark(opts.batch, opts.reps, opts.only, opts.tiles, line);
+    await wasm.run_benchmark(opts.batch, opts.reps, opts.only, opts.tiles, opts.detail, line);
   } catch (e) {
     const msg = e?.message ?? String(e);
     fail(/adapter/i.test(msg) && !result.lines.length ? `WebGPU is not available in this browser: ${msg}.` : `Benchmark failed: ${msg}`);

@@ -2,6 +2,7 @@
 //! compute pipelines built from it, specialised by tile constants and cached for the device.
 
 use super::Gpu;
+use std::sync::Arc;
 
 /// How a binding of a shader family's block is declared in WGSL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -256,6 +257,18 @@ impl Gpu {
         pipeline
     }
 
+    /// A dispatch of [`Gpu::kernel`]`(family, entry, consts)` over `bind_group` and `grid`.
+    pub fn dispatch(
+        &self,
+        family: &Family,
+        entry: &str,
+        consts: &[(&str, u32)],
+        bind_group: wgpu::BindGroup,
+        grid: [u32; 3],
+    ) -> Dispatch {
+        Dispatch { pipeline: self.kernel(family, entry, consts), bind_group, grid, entry: entry.into() }
+    }
+
     fn layouts(&self, family: &Family) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
         let mut layouts = self.layouts.lock().unwrap();
         layouts
@@ -320,6 +333,8 @@ pub struct Dispatch {
     pub pipeline: wgpu::ComputePipeline,
     pub bind_group: wgpu::BindGroup,
     pub grid: [u32; 3],
+    /// The entry point, for the benchmark's per-dispatch rows.
+    pub entry: Arc<str>,
 }
 
 impl Dispatch {

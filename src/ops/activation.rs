@@ -50,14 +50,9 @@ impl ActivationOp {
         };
         let uniform = gpu.uniform("activation params", &Params { len: len as u32, alpha, _pad: [0; 2] });
         let grid = [super::grid_1d(len), 1, 1];
-        let dispatch = |entry: &str, dy: Option<&View>, out: &View| Dispatch {
-            pipeline: gpu.kernel(&ACTIVATION, entry, &[("OP", op)]),
-            bind_group: gpu.bind_group(
-                &ACTIVATION,
-                entry,
-                &[uniform.as_entire_binding(), x.binding(), gpu.optional(dy), out.binding()],
-            ),
-            grid,
+        let dispatch = |entry: &str, dy: Option<&View>, out: &View| {
+            let views = [uniform.as_entire_binding(), x.binding(), gpu.optional(dy), out.binding()];
+            gpu.dispatch(&ACTIVATION, entry, &[("OP", op)], gpu.bind_group(&ACTIVATION, entry, &views), grid)
         };
         Ok(ActivationOp {
             forward: dispatch("activation_forward", None, y),

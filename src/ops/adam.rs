@@ -66,8 +66,7 @@ impl AdamOp {
             "adam_step",
             &[uniform.as_entire_binding(), grads.binding(), params.binding(), m.binding(), v.binding()],
         );
-        let dispatch =
-            Dispatch { pipeline: gpu.kernel(&ADAM, "adam_step", &[]), bind_group, grid: [super::grid_1d(len), 1, 1] };
+        let dispatch = gpu.dispatch(&ADAM, "adam_step", &[], bind_group, [super::grid_1d(len), 1, 1]);
         Ok(AdamOp { dispatch, uniform, cfg: *cfg, len })
     }
 

@@ -140,10 +140,8 @@ impl BatchNormOp {
         );
         let per_channel = [c as u32, 1, 1];
         let elementwise = [super::grid_1d(s.len()), 1, 1];
-        let dispatch = |entry: &str, grid: [u32; 3]| Dispatch {
-            pipeline: gpu.kernel(&BATCHNORM, entry, &[("WG", reduce_wg), ("ACT", act)]),
-            bind_group: bind_group.clone(),
-            grid,
+        let dispatch = |entry: &str, grid: [u32; 3]| {
+            gpu.dispatch(&BATCHNORM, entry, &[("WG", reduce_wg), ("ACT", act)], bind_group.clone(), grid)
         };
 
         let forward_train =

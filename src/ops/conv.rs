@@ -162,7 +162,7 @@ fn dispatch(
             gpu.optional(act_in),
         ],
     );
-    Ok(Dispatch { pipeline: gpu.kernel(&CONV, entry, consts), bind_group, grid })
+    Ok(gpu.dispatch(&CONV, entry, consts, bind_group, grid))
 }
 
 /// The GEMM kernels' constants: the tile shape, the kernel size and stride, and for conv_gather

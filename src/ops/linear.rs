@@ -72,7 +72,7 @@ impl LinearOp {
                 entry,
                 &[uniform.as_entire_binding(), a.binding(), b.binding(), gpu.optional(bias), out.binding()],
             );
-            Ok::<_, GpuError>(Dispatch { pipeline: gpu.kernel(&LINEAR, entry, &tiles.consts()), bind_group, grid })
+            Ok::<_, GpuError>(gpu.dispatch(&LINEAR, entry, &tiles.consts(), bind_group, grid))
         };
         assert_eq!(io.x.len, g.batch * g.d_in, "linear x length");
         assert_eq!(io.w.len, g.d_out * g.d_in, "linear w length");

@@ -49,9 +49,7 @@ impl BceOp {
             "bce_with_logits",
             &[uniform.as_entire_binding(), logits.binding(), d_logits.binding(), metrics.binding()],
         );
-        Ok(BceOp {
-            dispatch: Dispatch { pipeline: gpu.kernel(&LOSS, "bce_with_logits", &[]), bind_group, grid: [1, 1, 1] },
-        })
+        Ok(BceOp { dispatch: gpu.dispatch(&LOSS, "bce_with_logits", &[], bind_group, [1, 1, 1]) })
     }
 
     pub fn encode(&self, sink: &mut dyn Sink) {

@@ -33,15 +33,9 @@ pub fn channel_sum(
     gpu.check_workgroups("channel_sum (one workgroup per channel)", channels as u32)?;
     let params = Params { batch: batch as u32, channels: channels as u32, spatial: spatial as u32, _pad: 0 };
     let uniform = gpu.uniform("channel_sum params", &params);
-    Ok(Dispatch {
-        pipeline: gpu.kernel(&UTIL, "channel_sum", &[("WG", reduce_wg)]),
-        bind_group: gpu.bind_group(
-            &UTIL,
-            "channel_sum",
-            &[uniform.as_entire_binding(), src.binding(), out.binding(), gpu.optional(None)],
-        ),
-        grid: [channels as u32, 1, 1],
-    })
+    let views = [uniform.as_entire_binding(), src.binding(), out.binding(), gpu.optional(None)];
+    let bind_group = gpu.bind_group(&UTIL, "channel_sum", &views);
+    Ok(gpu.dispatch(&UTIL, "channel_sum", &[("WG", reduce_wg)], bind_group, [channels as u32, 1, 1]))
 }
 
 /// A buffer of `len` bytes for u8 images, as u32 words (what `unpack_u8` reads).
@@ -54,13 +48,7 @@ pub fn unpack_u8(gpu: &Gpu, words: &View, out: &View) -> Result<Dispatch, GpuErr
     assert!(words.len * 4 >= out.len, "unpack_u8: too few bytes");
     let params = Params { batch: 1, channels: 1, spatial: out.len as u32, _pad: 0 };
     let uniform = gpu.uniform("unpack_u8 params", &params);
-    Ok(Dispatch {
-        pipeline: gpu.kernel(&UTIL, "unpack_u8", &[]),
-        bind_group: gpu.bind_group(
-            &UTIL,
-            "unpack_u8",
-            &[uniform.as_entire_binding(), gpu.optional(None), out.binding(), words.binding()],
-        ),
-        grid: [super::grid_1d(out.len), 1, 1],
-    })
+    let views = [uniform.as_entire_binding(), gpu.optional(None), out.binding(), words.binding()];
+    let bind_group = gpu.bind_group(&UTIL, "unpack_u8", &views);
+    Ok(gpu.dispatch(&UTIL, "unpack_u8", &[], bind_group, [super::grid_1d(out.len), 1, 1]))
 }

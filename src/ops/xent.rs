@@ -50,9 +50,7 @@ impl XentOp {
             "softmax_xent",
             &[uniform.as_entire_binding(), logits.binding(), labels.binding(), d_logits.binding(), metrics.binding()],
         );
-        Ok(XentOp {
-            dispatch: Dispatch { pipeline: gpu.kernel(&XENT, "softmax_xent", &[]), bind_group, grid: [1, 1, 1] },
-        })
+        Ok(XentOp { dispatch: gpu.dispatch(&XENT, "softmax_xent", &[], bind_group, [1, 1, 1]) })
     }
 
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {

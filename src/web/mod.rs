@@ -143,7 +143,8 @@ pub async fn adapter_report() -> Result<String, JsValue> {
 /// `on_row` is called with one line of text at a time, as it is measured: first
 /// `adapter: ...`, then per tile shape a `tiles ..., mean of ...` header followed by that
 /// shape's rows (each a [`crate::bench::Row`]'s `Display` text). `only` keeps the models and
-/// layers whose name contains it (`""`: all); `tiles` is `""` for the adapter's default, `"all"` for
+/// layers whose name contains it (`""`: all); `detail` adds each training step's dispatches
+/// timed one by one; `tiles` is `""` for the adapter's default, `"all"` for
 /// [`Tiles::CANDIDATES`], or `"TMxTN/WG_MxWG_N"`. Fails with a JS `Error` on bad arguments, a
 /// missing WebGPU adapter, a GPU error, or when `on_row` throws (the run still finishes the
 /// layer in progress: rows cannot be refused half-way).
@@ -153,6 +154,7 @@ pub async fn run_benchmark(
     reps: u32,
     only: String,
     tiles: String,
+    detail: bool,
     on_row: js_sys::Function,
 ) -> Result<(), JsValue> {
     if batch == 0 || reps == 0 {
@@ -185,7 +187,9 @@ pub async fn run_benchmark(
     };
     for tiles in candidates {
         emit(format!("tiles {tiles}, mean of {reps} after a warm-up; steps at batch 64, layers at batch {batch}"));
-        crate::bench::run_steps(&gpu, &tiles, reps, &only, &mut |row| emit(row.to_string())).await.map_err(js_error)?;
+        crate::bench::run_steps(&gpu, &tiles, reps, &only, detail, &mut |row| emit(row.to_string()))
+            .await
+            .map_err(js_error)?;
         crate::bench::run(&gpu, batch, &tiles, reps, &only, &mut |row| emit(row.to_string()))
             .await
             .map_err(js_error)?;

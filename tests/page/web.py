@@ -4,10 +4,11 @@ one www/ server and one WebDriver client.
 
     web.py serve HOST PORT               serve www/ until Ctrl-C
     web.py preflight DRIVER CAPS         prove headless Chromium has WebGPU
-    web.py bench DRIVER CAPS LIMIT SHOT BATCH REPS ONLY TILES
+    web.py bench DRIVER CAPS LIMIT SHOT BATCH REPS ONLY TILES [DETAIL]
                                          run www/bench.html, print its lines as they come;
                                          empty BATCH/REPS/ONLY/TILES: the page's default,
-                                         empty SHOT: no screenshot
+                                         empty SHOT: no screenshot; DETAIL 1: each training
+                                         step's dispatches timed alone too
     web.py compare DRIVER CAPS LIMIT MODELS BACKENDS REPS [PROFILE]
                                          run www/tfjs/index.html (this project's step next to
                                          TensorFlow.js's), print its lines as they come; empty
@@ -242,9 +243,10 @@ BENCH_POLL_SECONDS = 2
 BENCH_START_SECONDS = 120  # to load the page and the wasm, before window.benchResult must exist
 
 
-def bench(driver, caps_file, limit, screenshot, batch, reps, only, tiles):
+def bench(driver, caps_file, limit, screenshot, batch, reps, only, tiles, detail=""):
     run_bench_page(driver, caps_file, limit, screenshot, "bench.html",
-                   (("batch", batch), ("reps", reps), ("only", only), ("tiles", tiles)), "browser benchmark")
+                   (("batch", batch), ("reps", reps), ("only", only), ("tiles", tiles), ("detail", detail)),
+                   "browser benchmark")
 
 
 def compare(driver, caps_file, limit, models, backends, reps, profile=""):

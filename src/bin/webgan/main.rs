@@ -164,6 +164,9 @@ mod cli {
             /// direct=... reduce=16"); default: the adapter's tuning (autotuned once, cached).
             #[arg(long)]
             tiles: Option<String>,
+            /// After each training step's per-op profile, time every dispatch of the step alone.
+            #[arg(long)]
+            detail: bool,
         },
     }
 
@@ -338,7 +341,7 @@ mod cli {
             Command::EvalClassifier { weights, data, labels, batch } => {
                 crate::classifier::eval(&weights, &data, &labels, batch)
             }
-            Command::Bench { batch, reps, only, tiles } => {
+            Command::Bench { batch, reps, only, tiles, detail } => {
                 let (gpu, candidates) = match tiles.as_deref() {
                     None => {
                         let gpu = open_tuned_gpu()?;
@@ -357,7 +360,7 @@ mod cli {
                         "tiles {tiles}, mean of {reps} after a warm-up; steps at batch 64, layers at batch {batch}"
                     );
                     let mut print = |row: webgan::bench::Row| println!("{row}");
-                    pollster::block_on(webgan::bench::run_steps(&gpu, &tiles, reps, &only, &mut print))
+                    pollster::block_on(webgan::bench::run_steps(&gpu, &tiles, reps, &only, detail, &mut print))
                         .map_err(|e| e.to_string())?;
                     pollster::block_on(webgan::bench::run(&gpu, batch, &tiles, reps, &only, &mut print))
                         .map_err(|e| e.to_string())?;
