@@ -452,6 +452,27 @@ fn pixel_at(r: u32) -> Pixel {
     return Pixel(r / hw_out, (r % hw_out) / p.w_out, r % p.w_out);
 }
 
+// Split `split`'s share [start, end) of the reduction over N * H_out * W_out; split_len is a
+// multiple of ROW_STEPS, as is the total.
+fn split_range(split: u32) -> vec2u {
+    let start = split * p.split_len;
+    return vec2u(start, min(start + p.split_len, p.batch * p.h_out * p.w_out));
+}
+
+// Where dy's rows row0 .. row0 + TM (output channels; clamped to the last) start in an image.
+fn dy_rows(row0: u32) -> array<u32, TM> {
+    var at: array<u32, TM>;
+    for (var i = 0u; i < TM; i++) { // unroll
+        at[i] = min(row0 + i, p.c_out - 1u) * p.h_out * p.w_out;
+    }
+    return at;
+}
+
+// dy's offset of pixel `px` in output channel 0.
+fn dy_pixel(px: Pixel) -> u32 {
+    return (px.n * p.c_out * p.h_out + px.oh) * p.w_out + px.ow;
+}
+
 fn next_pixels(px: Pixel) -> Pixel {
     var q = px;
     q.ow += ROW_STEPS;
@@ -482,7 +503,6 @@ fn add_weight_grad(split: u32, at: u32, v: f32) {
 // writing its partial tile; conv_weight_grad_reduce sums them. WGSL has no float atomics.
 @compute @workgroup_size(WG_N, WG_M, 1)
 fn conv_weight_grad(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-    let hw_out = p.h_out * p.w_out;
     // x is padded by `pad` on every side.
     let w_x = p.w_in + 2u * p.pad;
     let hw_x = (p.h_in + 2u * p.pad) * w_x;
@@ -498,19 +518,13 @@ fn conv_weight_grad(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup
         let col = min(col0 + j * WG_N, cols - 1u);
         x_off[j] = (col / kk) * hw_x + ((col % kk) / p.kernel) * w_x + col % p.kernel;
     }
-    var dy_row: array<u32, TM>;
-    for (var i = 0u; i < TM; i++) { // unroll
-        dy_row[i] = min(row0 + i, rows - 1u) * hw_out;
-    }
+    let dy_row = dy_rows(row0);
 
-    // split_len is a multiple of ROW_STEPS, as is the total.
-    let total = p.batch * hw_out;
-    let r0 = wid.z * p.split_len;
-    let r1 = min(r0 + p.split_len, total);
-    var px = pixel_at(r0);
+    let range = split_range(wid.z);
+    var px = pixel_at(range.x);
     var acc: array<array<f32, TN>, TM>;
-    for (var r = r0; r < r1; r += ROW_STEPS) {
-        let dy_n = (px.n * p.c_out * p.h_out + px.oh) * p.w_out + px.ow;
+    for (var r = range.x; r < range.y; r += ROW_STEPS) {
+        let dy_n = dy_pixel(px);
         let x_corner = px.n * p.c_in * hw_x + (px.oh * w_x + px.ow) * S;
         for (var q = 0u; q < ROW_STEPS; q++) { // unroll
             var a: array<f32, TM>;
@@ -544,7 +558,6 @@ fn conv_weight_grad(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup
 // few channels (75 columns for RGB 5x5) from being padded to a square block's width.
 @compute @workgroup_size(WG_N, WG_M, 1)
 fn conv_weight_grad_taps(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-    let hw_out = p.h_out * p.w_out;
     let w_x = p.w_in + 2u * p.pad;
     let hw_x = (p.h_in + 2u * p.pad) * w_x;
     let cols = p.c_in * KK;
@@ -552,18 +565,13 @@ fn conv_weight_grad_taps(@builtin(local_invocation_id) lid: vec3u, @builtin(work
     let row0 = (wid.y * WG_M + lid.y) * TM;
     let ci_id = wid.x * WG_N + lid.x;
     let x_ci = min(ci_id, p.c_in - 1u) * hw_x;
-    var dy_row: array<u32, TM>;
-    for (var i = 0u; i < TM; i++) { // unroll
-        dy_row[i] = min(row0 + i, rows - 1u) * hw_out;
-    }
+    let dy_row = dy_rows(row0);
 
-    let total = p.batch * hw_out;
-    let r0 = wid.z * p.split_len;
-    let r1 = min(r0 + p.split_len, total);
-    var px = pixel_at(r0);
+    let range = split_range(wid.z);
+    var px = pixel_at(range.x);
     var acc: array<array<f32, KK>, TM>;
-    for (var r = r0; r < r1; r += ROW_STEPS) {
-        let dy_n = (px.n * p.c_out * p.h_out + px.oh) * p.w_out + px.ow;
+    for (var r = range.x; r < range.y; r += ROW_STEPS) {
+        let dy_n = dy_pixel(px);
         let x_corner = px.n * p.c_in * hw_x + x_ci + (px.oh * w_x + px.ow) * S;
         var a: array<array<f32, ROW_STEPS>, TM>;
         for (var i = 0u; i < TM; i++) { // unroll
