@@ -18,10 +18,13 @@ pub const BATCHNORM_CASES: &[BatchNorm] = &[
     BatchNorm { batch: 2, channels: 3, spatial: 7 * 9 },
     BatchNorm { batch: 8, channels: 16, spatial: 11 * 11 },
     // Planes of exactly 16 and 64 values: the smallest planes given workgroups of their own.
+    // These and 32x32 (planes of a multiple of 4) take the vec4 entry points; the rest the
+    // scalar ones.
     BatchNorm { batch: 3, channels: 5, spatial: 4 * 4 },
     BatchNorm { batch: 5, channels: 7, spatial: 8 * 8 },
     // Many values per channel: each thread loops over the channel many times.
     BatchNorm { batch: 16, channels: 2, spatial: 33 * 33 },
+    BatchNorm { batch: 6, channels: 3, spatial: 32 * 32 },
 ];
 
 fn plus(a: &[f32], b: &[f32]) -> Vec<f32> {
