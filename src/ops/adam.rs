@@ -66,7 +66,10 @@ impl AdamOp {
             "adam_step",
             &[uniform.as_entire_binding(), grads.binding(), params.binding(), m.binding(), v.binding()],
         );
-        let dispatch = gpu.dispatch(&ADAM, "adam_step", &[], bind_group, [super::grid_1d(len), 1, 1]);
+        let dispatch = match len % 4 {
+            0 => gpu.dispatch(&ADAM, "adam_step4", &[], bind_group, [super::grid_1d(len / 4), 1, 1]),
+            _ => gpu.dispatch(&ADAM, "adam_step", &[], bind_group, [super::grid_1d(len), 1, 1]),
+        };
         Ok(AdamOp { dispatch, uniform, cfg: *cfg, len })
     }
 

@@ -18,7 +18,8 @@ struct Params {
 }
 
 /// out[c] += sum over (n, s) of src[n, c, s]: src is [batch, channels, spatial]; one workgroup
-/// of `reduce_wg` threads (a power of two, [`crate::gpu::Tuning::reduce_wg`]) per channel.
+/// of `reduce_wg` threads (a power of two, [`crate::gpu::Tuning::reduce_wg`]) per channel, or
+/// with spatial 1 one thread per channel.
 pub fn channel_sum(
     gpu: &Gpu,
     reduce_wg: u32,
@@ -35,7 +36,12 @@ pub fn channel_sum(
     let uniform = gpu.uniform("channel_sum params", &params);
     let views = [uniform.as_entire_binding(), src.binding(), out.binding(), gpu.optional(None)];
     let bind_group = gpu.bind_group(&UTIL, "channel_sum", &views);
-    Ok(gpu.dispatch(&UTIL, "channel_sum", &[("WG", reduce_wg)], bind_group, [channels as u32, 1, 1]))
+    let (entry, grid) = match spatial {
+        1 => ("channel_sum_columns", channels.div_ceil(reduce_wg as usize) as u32),
+        _ if spatial.is_multiple_of(4) => ("channel_sum4", channels as u32),
+        _ => ("channel_sum", channels as u32),
+    };
+    Ok(gpu.dispatch(&UTIL, entry, &[("WG", reduce_wg)], bind_group, [grid, 1, 1]))
 }
 
 /// A buffer of `len` bytes for u8 images, as u32 words (what `unpack_u8` reads).

@@ -86,12 +86,15 @@ pub async fn check_bce(gpu: &Gpu) {
 
 pub async fn check_adam(gpu: &Gpu) {
     let configs = [AdamConfig::default(), AdamConfig { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8 }];
-    for (i, cfg) in configs.iter().enumerate() {
-        // A network's flat buffers, with the alignment gaps between its tensors.
-        let (params, _) = gpu.flat("params", &[300, 7, 1000]);
-        let (grads, _) = gpu.flat("grads", &[300, 7, 1000]);
-        let (m, _) = gpu.flat("m", &[300, 7, 1000]);
-        let (v, _) = gpu.flat("v", &[300, 7, 1000]);
+    // A network's flat buffers, with the alignment gaps between its tensors (a multiple of 4
+    // values: adam_step4), then buffers of an odd length (adam_step).
+    let cases = [(configs[0], None), (configs[1], None), (configs[1], Some(1001))];
+    for (i, (cfg, odd)) in cases.iter().enumerate() {
+        let buffer = |label| match odd {
+            None => gpu.flat(label, &[300, 7, 1000]).0,
+            Some(len) => gpu.zeros(label, *len),
+        };
+        let (params, grads, m, v) = (buffer("params"), buffer("grads"), buffer("m"), buffer("v"));
         let len = params.len;
         let mut rng = Rng::new(700 + i as u64);
         let p0 = rng.normals(len, 1.0);
