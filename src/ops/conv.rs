@@ -232,7 +232,8 @@ fn padded(
     (params.batch, params.c_in, params.h_in, params.w_in) = (batch as u32, c as u32, h as u32, w as u32);
     (params.h_out, params.w_out, params.pad) = (h_to as u32, w_to as u32, lo as u32);
     let grid = [super::grid_1d(batch * c * h), 1, 1];
-    let pass = dispatch(gpu, "conv_pad", &[], &params, [Some(src), None, None, Some(&dst), None], grid)?;
+    let entry = if w.is_multiple_of(4) { "conv_pad4" } else { "conv_pad" };
+    let pass = dispatch(gpu, entry, &[], &params, [Some(src), None, None, Some(&dst), None], grid)?;
     Ok((Some(pass), dst))
 }
 
