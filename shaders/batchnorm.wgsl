@@ -21,7 +21,7 @@
 // The backward reads the mean and invstd that batchnorm_stats left in stats, so it must follow
 // the training forward of the same step.
 //
-// Each has a twin ending in 4 for planes of a multiple of 4 values (H*W % 4 == 0): a thread
+// Each entry point has a twin ending in 4 for planes of a multiple of 4 values (H*W % 4 == 0): a thread
 // takes four neighbouring values of one plane as a vec4, so finding the value's channel (two
 // divisions), the per-channel loads and the memory accesses come once per four values. On CPU
 // adapters those, not the arithmetic, are what these passes cost.
@@ -220,6 +220,15 @@ fn batchnorm_forward_eval(@builtin(global_invocation_id) gid: vec3u, @builtin(nu
         let c = channel_of(j);
         let xhat = (x[j] - running[c]) / sqrt(running[p.channels + c] + p.eps);
         y[j] = act(affine[c] * xhat + affine[p.channels + c]);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn batchnorm_forward_eval4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    for (var j = gid.x; j < p.len / 4u; j += nwg.x * WG) {
+        let c = channel_of4(j);
+        let xhat = (x4[j] - running[c]) / sqrt(running[p.channels + c] + p.eps);
+        y4[j] = act4(affine[c] * xhat + affine[p.channels + c]);
     }
 }
 

@@ -143,17 +143,17 @@ impl BatchNormOp {
         let dispatch = |entry: &str, grid: [u32; 3]| {
             gpu.dispatch(&BATCHNORM, entry, &[("WG", reduce_wg), ("ACT", act)], bind_group.clone(), grid)
         };
-        // Planes of a multiple of 4 values take the training passes' vec4 twins.
+        // Planes of a multiple of 4 values take the vec4 twins.
         let (vec4, by4) = match s.spatial % 4 {
             0 => ("4", [super::grid_1d(s.len() / 4), 1, 1]),
             _ => ("", elementwise),
         };
-        let train = |entry: &str, grid| dispatch(&format!("{entry}{vec4}"), grid);
+        let pass = |entry: &str, grid| dispatch(&format!("{entry}{vec4}"), grid);
 
-        let forward_train = vec![train("batchnorm_stats", per_channel), train("batchnorm_normalize", by4)];
-        let forward_eval = dispatch("batchnorm_forward_eval", elementwise);
+        let forward_train = vec![pass("batchnorm_stats", per_channel), pass("batchnorm_normalize", by4)];
+        let forward_eval = pass("batchnorm_forward_eval", by4);
         let backward = match grads {
-            Some(_) => vec![train("batchnorm_backward_reduce", per_channel), train("batchnorm_backward_input", by4)],
+            Some(_) => vec![pass("batchnorm_backward_reduce", per_channel), pass("batchnorm_backward_input", by4)],
             None => Vec::new(),
         };
         Ok(BatchNormOp { forward_train, forward_eval, backward, fused })
