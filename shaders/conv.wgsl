@@ -19,8 +19,9 @@
 // No workgroup memory: on CPU adapters register tiles alone measured 2-3x faster.
 //
 // The operand each GEMM gathers from (x, or dy for conv_gather) is read from a zero-bordered
-// copy that conv_pad makes, wide enough that every tap lands inside it: the inner loops then
-// load without bounds checks, and a tap's offset is the same for all of a thread's columns.
+// copy that conv_pad (conv_pad4 for rows of a multiple of 4 values) makes, wide enough that
+// every tap lands inside it: the inner loops then load without bounds checks, and a tap's
+// offset is the same for all of a thread's columns.
 //
 // d_input is overwritten; d_weight is ADDED into (gradients are zeroed once per step).
 //
