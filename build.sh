@@ -348,7 +348,7 @@ parse_bench_args() {
                 flag=$1 value=$2
                 shift 2
                 ;;
-            *) flag=$1 ;;
+            *) flag=$1; shift ;;
         esac
         case $flag in
             --batch | --reps)
