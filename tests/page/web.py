@@ -106,8 +106,12 @@ class Browser:
         except OSError as e:
             raise Fail(f"chromedriver did not answer {method} {path}: {e}")
 
-    def cmd(self, method, path, body=None, timeout=90):
-        """A command in this session: `path` is relative to /session/{id}."""
+    def cmd(self, method, path, body=None, timeout=240):
+        """A command in this session: `path` is relative to /session/{id}. The wait is long
+        because chromedriver answers a script only when the page's main thread is free, and on
+        a CPU adapter under load a reload that redraws both pretrained grids (their pipelines
+        compiled afresh) once kept it busy past 90 s (autosave_offers_resume_after_reload, CI
+        of 53a2240); the page itself was fine."""
         return self.call(method, f"/session/{self.sid}{path}", body, timeout)["value"]
 
     def __enter__(self):
