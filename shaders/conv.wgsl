@@ -11,7 +11,8 @@
 //   conv_weight_grad(+reduce) backward: d_weight (x and dy swap roles for the transpose)
 // conv_direct_runs, conv_gather_runs and conv_weight_grad_taps compute what conv_direct,
 // conv_gather and conv_weight_grad do, with neighbouring taps sharing loads; the host takes
-// whichever loads less per multiply-add.
+// whichever loads less per multiply-add. conv_gather_block is conv_gather for an image's few
+// colour channels, all stride phases in one dispatch.
 //
 // Each workgroup computes a (TM*WG_M) x (TN*WG_N) tile of a GEMM; each thread holds a TM x TN
 // block of outputs in registers. A thread's TN columns are WG_N apart, so neighbouring threads
@@ -51,8 +52,8 @@ struct Params {
     split_len: u32,
     // conv_weight_grad_reduce: number of d_weight elements.
     out_len: u32,
-    // conv_gather: rows and columns of the padded dy (KU - 1 zeros before the data), and the
-    // stride phase of workgroup_id.z == 0.
+    // conv_gather: rows and columns of the padded dy (KU - 1 zeros before the data;
+    // conv_gather_block: KU - 1 - pad / S), and the stride phase of workgroup_id.z == 0.
     dy_h: u32,
     dy_w: u32,
     phase: u32,
@@ -94,9 +95,10 @@ const NV: u32 = 2u;
 // conv_weight_grad: output pixels per reduction iteration, a divisor of W_out (4, 2 or 1), so an
 // iteration stays within one output row and steps along it by constant offsets.
 const ROW_STEPS: u32 = 4u;
-// conv_gather_runs: dy values one kernel row of a run needs, TN + NV - 1; conv_direct_runs: x
-// values, (TN - 1) * S + K.
+// conv_gather_runs: dy values one kernel row of a run needs, TN + NV - 1; conv_gather_block:
+// TN + KU - 1; conv_direct_runs: x values, (TN - 1) * S + K.
 const RUN_LOADS: u32 = 5u;
+const BLOCK_LOADS: u32 = 5u;
 const X_RUN_LOADS: u32 = 10u;
 // conv_weight_grad_taps: the kernel's taps K * K, and the x values one kernel row of a
 // reduction iteration needs, (ROW_STEPS - 1) * S + K.
@@ -373,8 +375,7 @@ fn conv_gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) 
 
 // conv_gather with each thread's TN columns TN neighbouring pixels of one row of a stride
 // phase: pixel j meets tap v at dy entry j + NV-1 - v of the run, so one row of TN + NV - 1
-// loads serves all NV taps of a kernel row (conv_gather loads TN * NV). With a few rows (an
-// image's colour channels) the host gives each thread all of them. A run may reach past its
+// loads serves all NV taps of a kernel row (conv_gather loads TN * NV). A run may reach past its
 // phase row's end: those pixels are computed from the extra padding the host gives dy on the
 // right and never stored.
 @compute @workgroup_size(WG_N, WG_M, 1)
@@ -438,6 +439,77 @@ fn conv_gather_runs(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup
                 let iw = ph.iw_first + S * tw;
                 let at = ((n * p.c_in + m) * p.h_in + ih) * p.w_in + iw;
                 out[at] = epilogue(acc[i][j] + bm, at);
+            }
+        }
+    }
+}
+
+// conv_gather for a few rows (an image's colour channels; TM == C_in), every stride phase in
+// one thread. The S pixels a = ih + pad = S*q + r (r < S) of one q read the same dy rows
+// oh = q - u (kernel row kh = r + S*u), and likewise along columns, so a thread takes the
+// S x S pixels of each of TN neighbouring q of one row: per channel, KU rows of TN + KU - 1 dy
+// loads feed all K * K taps (conv_gather_runs reloads them for each of the S * S phases, one
+// dispatch each when S does not divide K). dy is padded by KU - 1 - pad / S before each axis,
+// so q = pad / S + t reads row t + KU - 1 - u. Pixels outside dx (at the ends of an axis when
+// pad is no multiple of S, and past its last run) are computed and never stored.
+@compute @workgroup_size(WG_N, 1, 1)
+fn conv_gather_block(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+    let q0 = p.pad / S;
+    let rows_q = (p.h_in - 1u + p.pad) / S + 1u - q0;
+    let runs_per_row = ((p.w_in - 1u + p.pad) / S + 1u - q0 + TN - 1u) / TN;
+    let runs = p.batch * rows_q * runs_per_row;
+    if (wid.x * WG_N >= runs) {
+        return;
+    }
+    let run_id = wid.x * WG_N + lid.x;
+    let run = min(run_id, runs - 1u);
+    let n = run / (rows_q * runs_per_row);
+    let t = (run / runs_per_row) % rows_q;
+    let t0 = (run % runs_per_row) * TN;
+    let hw_dy = p.dy_h * p.dy_w;
+    let dy_base = n * p.c_out * hw_dy + (t + KU - 1u) * p.dy_w + t0;
+
+    // acc[i][r][c][j]: channel i, pixel (S * q + r, S * (q_w + j) + c) before the pad.
+    var acc: array<array<array<array<f32, TN>, S>, S>, TM>;
+    for (var co = 0u; co < p.c_out; co++) {
+        let w_co = co * TM * K * K;
+        let dy_co = dy_base + co * hw_dy;
+        for (var u = 0u; u < KU; u++) { // unroll
+            var d: array<f32, BLOCK_LOADS>;
+            for (var e = 0u; e < BLOCK_LOADS; e++) { // unroll
+                d[e] = rhs[dy_co - u * p.dy_w + e];
+            }
+            for (var r = 0u; r < S; r++) { // unroll
+                for (var v = 0u; v < KU; v++) { // unroll
+                    for (var c = 0u; c < S; c++) { // unroll
+                        // Constant once unrolled: taps past the kernel's edge are left out.
+                        if (r + S * u < K && c + S * v < K) {
+                            for (var i = 0u; i < TM; i++) { // unroll
+                                let a = lhs[w_co + (i * K + r + S * u) * K + c + S * v];
+                                for (var j = 0u; j < TN; j++) { // unroll
+                                    acc[i][r][c][j] = fma(a, d[j + KU - 1u - v], acc[i][r][c][j]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    let a_h = S * (q0 + t);
+    for (var i = 0u; i < TM; i++) { // unroll
+        let bm = bias_at(i);
+        for (var r = 0u; r < S; r++) { // unroll
+            for (var c = 0u; c < S; c++) { // unroll
+                for (var j = 0u; j < TN; j++) { // unroll
+                    let a_w = S * (q0 + t0 + j) + c;
+                    let inside = a_h + r >= p.pad && a_h + r - p.pad < p.h_in && a_w >= p.pad && a_w - p.pad < p.w_in;
+                    if (run_id < runs && inside) {
+                        let at = ((n * TM + i) * p.h_in + a_h + r - p.pad) * p.w_in + a_w - p.pad;
+                        out[at] = epilogue(acc[i][r][c][j] + bm, at);
+                    }
+                }
             }
         }
     }

@@ -94,7 +94,7 @@ async function main() {
     fail(/adapter/i.test(msg) && !result.lines.length ? `WebGPU is not available in this browser: ${msg}.` : `Benchmark failed: ${msg}`);
     return;
   }
-  const rows = result.lines.filter((l) => / GFLOP\/s$/.test(l)).length;
+  const rows = result.lines.filter((l) => / GFLOP\/s( |$)/.test(l)).length;
   if (rows === 0) line(`(no layer name contains "${opts.only}")`);
   show('ok', `Done: ${rows} rows in ${((performance.now() - t0) / 1000).toFixed(1)} s (${what}).`);
   document.body.dataset.bench = 'done';

@@ -78,7 +78,7 @@ fn workgroups_wanted(gpu: &Gpu) -> usize {
         _ => 256,
     }
 }
-/// conv_gather_runs gives all rows to each thread when there are at most this many (an
+/// conv_gather_block gives all rows to each thread when there are at most this many (an
 /// image's colour channels), where the adapter's square block would be mostly padding.
 const FEW_CHANNELS: usize = 4;
 /// Fewest reduction steps worth giving one split.
@@ -181,7 +181,7 @@ fn gemm_consts(
 /// conv.wgsl's per-layer constants for kernel size `k`, stride `s`, conv_gather's `taps` per
 /// stride phase along rows and columns, conv_weight_grad's `row_steps`, and the sizes of the
 /// run and tap kernels' shared loads that follow from them and the tiles' `tn`.
-pub fn geometry_consts(k: u32, s: u32, [nu, nv]: [u32; 2], row_steps: u32, tn: u32) -> [(&'static str, u32); 10] {
+pub fn geometry_consts(k: u32, s: u32, [nu, nv]: [u32; 2], row_steps: u32, tn: u32) -> [(&'static str, u32); 11] {
     [
         ("K", k),
         ("S", s),
@@ -190,6 +190,7 @@ pub fn geometry_consts(k: u32, s: u32, [nu, nv]: [u32; 2], row_steps: u32, tn: u
         ("NV", nv),
         ("ROW_STEPS", row_steps),
         ("RUN_LOADS", (tn + nv).saturating_sub(1).max(1)),
+        ("BLOCK_LOADS", tn + k.div_ceil(s) - 1),
         ("X_RUN_LOADS", (tn - 1) * s + k),
         ("KK", k * k),
         ("X_RUN", (row_steps - 1) * s + k),
@@ -254,21 +255,21 @@ fn padded_x_len(g: &Conv2d) -> usize {
     g.batch * g.c_in * h * w
 }
 
-/// dy padded for conv_gather: ceil(K / stride) - 1 zeros before each axis (a phase's furthest
-/// tap) and after it as many as the furthest pixel of any stride phase reaches past the end,
-/// counting whole runs of `plan`.
+/// dy padded as `plan`'s gather reads it.
 fn padded_dy(gpu: &Gpu, g: &Conv2d, plan: &GatherPlan, dy: &View) -> Result<(Option<Dispatch>, View), GpuError> {
-    let lo = gather_lo(g);
     let dims = [g.batch, g.c_out, g.h_out(), g.w_out()];
-    padded(gpu, dy, dims, lo, gather_dy_dims(g, plan.run))
+    padded(gpu, dy, dims, plan.lo, plan.dy_dims)
 }
 
+/// Zeros before each axis of dy for the phased gathers: ceil(K / stride) - 1, a phase's furthest
+/// tap.
 fn gather_lo(g: &Conv2d) -> usize {
     g.kernel.div_ceil(g.stride) - 1
 }
 
-/// Rows and columns of conv_gather's padded dy, when a thread's columns are runs of `run`
-/// neighbouring pixels of a phase row (conv_gather_runs; 1 for conv_gather).
+/// Rows and columns of the phased gathers' padded dy, reaching as far as the furthest pixel of
+/// any stride phase, when a thread's columns are runs of `run` neighbouring pixels of a phase
+/// row (conv_gather_runs; 1 for conv_gather).
 fn gather_dy_dims(g: &Conv2d, run: usize) -> [usize; 2] {
     let s = g.stride;
     // Phase r of an axis with n_in input pixels reads dy rows t + base - u for t < count (t up
@@ -323,39 +324,72 @@ fn direct_tiles(g: &Conv2d, tuning: &Tuning) -> (&'static str, Tiles) {
     ("conv_direct", square)
 }
 
-/// How conv_gather runs for one geometry: its entry point and tiles, and the neighbouring
-/// pixels of a phase row a thread computes (`run`; 1 for conv_gather, whose columns are WG_N
-/// apart). conv_gather_runs is taken when it loads less per multiply-add: with few rows (all of
-/// them in each thread), and with phase rows long enough for runs of the square block's width.
+/// How conv_gather runs for one geometry: its entry point and tiles (conv_gather_runs: TN
+/// neighbouring pixels of a phase row; conv_gather: TN pixels WG_N apart), and the padded dy it
+/// reads. A few rows (an image's colour channels) take conv_gather_block, all of them in each
+/// thread. Otherwise conv_gather_runs is taken when it loads less per multiply-add than the
+/// square blocks: with phase rows long enough for runs of the square block's width.
 struct GatherPlan {
     entry: &'static str,
     tiles: Tiles,
-    run: usize,
-    /// GEMM columns, the largest stride phase's pixels counted in whole runs.
+    /// GEMM columns: the largest stride phase's pixels (conv_gather_block: the q of an axis),
+    /// counted in whole runs.
     cols: usize,
+    /// dy's padded copy: zeros before each axis, and its rows and columns.
+    lo: usize,
+    dy_dims: [usize; 2],
 }
 
 impl GatherPlan {
     fn new(g: &Conv2d, tuning: &Tuning) -> GatherPlan {
         let t = tuning.gather;
+        if g.c_in <= FEW_CHANNELS && g.pad < g.kernel {
+            return GatherPlan::block(g, &t);
+        }
         let (hp, wp) = (g.h_in.div_ceil(g.stride), g.w_in.div_ceil(g.stride));
         let square = t.fit(g.c_in, g.batch * hp * wp);
-        // A thread holds all of a few rows (else the square block's) by a run about as long as
-        // keeps the adapter's block of outputs, split evenly over the phase row.
-        let (tm, wg_m) = if g.c_in <= FEW_CHANNELS { (g.c_in as u32, 1) } else { (square.tm, square.wg_m) };
-        let longest = ((t.tm * t.tn / tm) as usize).max(1);
+        let phased = |entry, tiles, run: usize, cols| GatherPlan {
+            entry,
+            tiles,
+            cols,
+            lo: gather_lo(g),
+            dy_dims: gather_dy_dims(g, run),
+        };
+        // The square block's rows by a run about as long as keeps its block of outputs, split
+        // evenly over the phase row.
+        let longest = ((t.tm * t.tn / square.tm) as usize).max(1);
         let run = wp.div_ceil(wp.div_ceil(longest));
-        let runs = Tiles { tm, tn: run as u32, wg_m, wg_n: t.wg_m * t.wg_n / wg_m };
+        let runs = Tiles { tn: run as u32, ..square };
         // A kernel row of NV taps: TM * NV weights and run + NV - 1 dy values feed
         // TM * run * NV multiply-adds.
-        let (tm, run_f, nv) = (tm as f64, run as f64, g.kernel.div_ceil(g.stride) as f64);
+        let (tm, run_f, nv) = (square.tm as f64, run as f64, g.kernel.div_ceil(g.stride) as f64);
         let runs_cost =
             padding(g.c_in, runs.tile_m()) * padding(wp, run as u32) * (tm * nv + run_f + nv - 1.0) / (tm * run_f * nv);
         if runs_cost < square_cost(&square, g.c_in, g.batch * hp * wp) {
-            let cols = g.batch * hp * wp.div_ceil(run) * run;
-            return GatherPlan { entry: "conv_gather_runs", tiles: runs, run, cols };
+            return phased("conv_gather_runs", runs, run, g.batch * hp * wp.div_ceil(run) * run);
         }
-        GatherPlan { entry: "conv_gather", tiles: square, run: 1, cols: g.batch * hp * wp }
+        phased("conv_gather", square, 1, g.batch * hp * wp)
+    }
+
+    /// conv_gather_block: all C_in rows by the S x S pixels of `run` neighbouring q, about as
+    /// many outputs per thread as the adapter's block, the runs split evenly over a row of q.
+    /// Its dy padding (KU - 1 - pad / S before) needs pad < K.
+    fn block(g: &Conv2d, t: &Tiles) -> GatherPlan {
+        let (s, ku) = (g.stride, g.kernel.div_ceil(g.stride));
+        let q0 = g.pad / s;
+        let q_axis = |n: usize| (n - 1 + g.pad) / s + 1 - q0;
+        let (rows_q, cols_q) = (q_axis(g.h_in), q_axis(g.w_in));
+        let longest = ((t.tm * t.tn) as usize / (g.c_in * s * s)).max(1);
+        let run = cols_q.div_ceil(cols_q.div_ceil(longest));
+        let runs_per_row = cols_q.div_ceil(run);
+        let lo = ku - 1 - q0;
+        GatherPlan {
+            entry: "conv_gather_block",
+            tiles: Tiles { tm: g.c_in as u32, tn: run as u32, wg_m: 1, wg_n: t.wg_m * t.wg_n },
+            cols: g.batch * rows_q * runs_per_row * run,
+            lo,
+            dy_dims: [(rows_q + ku - 1).max(lo + g.h_out()), (runs_per_row * run + ku - 1).max(lo + g.w_out())],
+        }
     }
 }
 
@@ -418,7 +452,8 @@ fn direct(
 
 /// dx = conv2d's input gradient of dy (+ bias), for `g` (conv2d d_input; conv_transpose2d
 /// forward); `dyp` is dy from [`padded_dy`] with the same `plan`. One dispatch for all stride
-/// phases when the stride divides the kernel (every phase has the same taps), else one per phase.
+/// phases when the stride divides the kernel (every phase has the same taps) or conv_gather_block
+/// takes them all, else one per phase.
 #[allow(clippy::too_many_arguments)]
 fn gather(
     gpu: &Gpu,
@@ -430,7 +465,7 @@ fn gather(
     dx: &View,
     epilogue: Epilogue,
 ) -> Result<Vec<Dispatch>, GpuError> {
-    let [dy_h, dy_w] = gather_dy_dims(g, plan.run);
+    let [dy_h, dy_w] = plan.dy_dims;
     check_len("conv_gather w", w, g.weight_len());
     check_len("conv_gather dy", dyp, g.batch * g.c_out * dy_h * dy_w);
     check_len("conv_gather dx", dx, g.input_len());
@@ -443,9 +478,10 @@ fn gather(
     let [gx, gy] = grid(gpu, entry, plan.cols, g.c_in, tiles)?;
     let views = [Some(w), Some(dyp), bias, Some(dx), epilogue.dact.map(|d| d.1)];
     let s = g.stride;
-    if g.kernel % s == 0 {
+    if entry == "conv_gather_block" || g.kernel % s == 0 {
         let consts = gemm_consts(tiles, g, all_taps(g), 4, epi);
-        return Ok(vec![dispatch(gpu, entry, &consts, &params, views, [gx, gy, (s * s) as u32])?]);
+        let phases = if entry == "conv_gather_block" { 1 } else { s * s };
+        return Ok(vec![dispatch(gpu, entry, &consts, &params, views, [gx, gy, phases as u32])?]);
     }
     (0..s * s)
         .map(|phase| {
@@ -689,31 +725,41 @@ mod tests {
     const D_RGB: Conv2d = Conv2d { batch: 64, c_in: 3, c_out: 64, h_in: 64, w_in: 64, kernel: 5, stride: 2, pad: 2 };
 
     #[test]
-    fn gathers_run_along_phase_rows_when_that_loads_less() {
+    fn few_rows_gather_every_stride_phase_in_one_block() {
         let plan = GatherPlan::new(&D_RGB, &Tuning::uniform(SQUARE16, 16));
-        // All three rows per thread, runs of a whole 32-pixel phase row (about 256 outputs).
-        assert_eq!((plan.entry, plan.run), ("conv_gather_runs", 32));
-        assert_eq!(plan.tiles, Tiles { tm: 3, tn: 32, wg_m: 1, wg_n: 16 });
-        // A row of 5 phase pixels in runs of at most 64 / 3: one run of 5, no padding columns.
+        // All three rows by the 2 x 2 pixels of 16 neighbouring q (192 outputs, about the 256
+        // of a 16x16 block), two runs per row of 32 q (pad 2 = q from 1 to 32).
+        assert_eq!(plan.entry, "conv_gather_block");
+        assert_eq!(plan.tiles, Tiles { tm: 3, tn: 16, wg_m: 1, wg_n: 16 });
+        assert_eq!(plan.cols, 64 * 32 * 2 * 16);
+        // dy (32 x 32) after KU - 1 - pad / S = 1 zero row and column, as many as the runs read.
+        assert_eq!((plan.lo, plan.dy_dims), (1, [34, 34]));
+        // Rows of 5 q in runs of at most 64 / 12: one run of 5, no padding columns.
         let small = Conv2d { h_in: 10, w_in: 10, ..D_RGB };
         let plan = GatherPlan::new(&small, &Tuning::uniform(SQUARE8, 16));
-        assert_eq!((plan.run, plan.cols), (5, 64 * 5 * 5));
-        // Rows of 40 pixels in runs of at most 21: two runs of 20.
-        let wide = Conv2d { h_in: 80, w_in: 80, ..D_RGB };
-        assert_eq!(GatherPlan::new(&wide, &Tuning::uniform(SQUARE8, 16)).run, 20);
+        assert_eq!((plan.tiles.tn, plan.cols), (5, 64 * 5 * 5));
+        // mnist32's G output (4x4, stride 2, pad 1): q from 0 to 16, the first and last half
+        // outside the image; runs of a whole row of 17.
+        let g_out = Conv2d { batch: 64, c_in: 1, c_out: 32, h_in: 32, w_in: 32, kernel: 4, stride: 2, pad: 1 };
+        let plan = GatherPlan::new(&g_out, &Tuning::uniform(SQUARE16, 16));
+        assert_eq!((plan.tiles.tn, plan.cols, plan.lo, plan.dy_dims), (17, 64 * 17 * 17, 1, [18, 18]));
+    }
+
+    #[test]
+    fn gathers_run_along_phase_rows_when_that_loads_less() {
         // Many rows: the square block's rows, by runs of 16 when phase rows are that long
         // (3 x 16 weights and 18 dy values per 768 multiply-adds, against 32 per 256) ...
         let tuning = Tuning::uniform(SQUARE16, 16);
         let plan = GatherPlan::new(&Conv2d { c_in: 64, ..D_RGB }, &tuning);
-        assert_eq!((plan.entry, plan.run, plan.tiles), ("conv_gather_runs", 16, SQUARE16));
+        assert_eq!((plan.entry, plan.tiles), ("conv_gather_runs", Tiles { tn: 16, ..SQUARE16 }));
         // tests/common/conv.rs's wide case for the run and tap kernels.
         let wide = Conv2d { batch: 2, c_in: 16, c_out: 8, h_in: 32, w_in: 32, kernel: 5, stride: 2, pad: 2 };
         let plan = GatherPlan::new(&wide, &tuning);
-        assert_eq!((plan.entry, plan.run, plan.tiles.tm), ("conv_gather_runs", 16, 16));
+        assert_eq!((plan.entry, plan.tiles.tn, plan.tiles.tm), ("conv_gather_runs", 16, 16));
         assert_eq!(weight_grad_tiles(&wide, &tuning).0, "conv_weight_grad_taps");
         // ... but square blocks for phase rows of 4 pixels.
         let plan = GatherPlan::new(&Conv2d { c_in: 64, h_in: 8, w_in: 8, ..D_RGB }, &tuning);
-        assert_eq!((plan.entry, plan.run, plan.tiles), ("conv_gather", 1, SQUARE16));
+        assert_eq!((plan.entry, plan.tiles), ("conv_gather", SQUARE16));
     }
 
     #[test]
