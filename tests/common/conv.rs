@@ -159,10 +159,11 @@ pub async fn check_tile_shapes(gpu: &Gpu) {
     }
 }
 
-/// conv_direct_runs, conv_gather_runs and conv_weight_grad_taps, at the square shape the CPU adapters autotune
-/// to, where the plans take them (the unit tests in ops::conv show which kernel each plan
-/// picks): the layers whose image side has at most 4 channels, and a conv and a transposed conv
-/// with 16 channels there and phase rows of 16 pixels.
+/// conv_direct_runs, conv_gather_runs, conv_gather_block and conv_weight_grad_taps, at the
+/// square shape the CPU adapters autotune to, where the plans take them (the unit tests in
+/// ops::conv show which kernel each plan picks): the layers whose image side has at most 4
+/// channels (conv_gather_block), and a conv and a transposed conv with 16 channels there and
+/// phase rows of 16 pixels (conv_gather_runs).
 pub async fn check_run_and_tap_kernels(gpu: &Gpu) {
     let tuning = Tuning::uniform(Tiles { tm: 16, tn: 16, wg_m: 2, wg_n: 8 }, 16);
     let wide = Conv2d { batch: 2, c_in: 16, c_out: 8, h_in: 32, w_in: 32, kernel: 5, stride: 2, pad: 2 };
