@@ -478,9 +478,15 @@ fn gather(
     let [gx, gy] = grid(gpu, entry, plan.cols, g.c_in, tiles)?;
     let views = [Some(w), Some(dyp), bias, Some(dx), epilogue.dact.map(|d| d.1)];
     let s = g.stride;
-    if entry == "conv_gather_block" || g.kernel % s == 0 {
+    // One dispatch: conv_gather_block takes every phase in each thread; the phased kernels take
+    // one phase per workgroup_id.z when all phases have the same taps.
+    let one_dispatch = match entry {
+        "conv_gather_block" => Some(1),
+        _ if g.kernel % s == 0 => Some(s * s),
+        _ => None,
+    };
+    if let Some(phases) = one_dispatch {
         let consts = gemm_consts(tiles, g, all_taps(g), 4, epi);
-        let phases = if entry == "conv_gather_block" { 1 } else { s * s };
         return Ok(vec![dispatch(gpu, entry, &consts, &params, views, [gx, gy, phases as u32])?]);
     }
     (0..s * s)
