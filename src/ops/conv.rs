@@ -482,7 +482,7 @@ fn gather(
     // one phase per workgroup_id.z when all phases have the same taps.
     let one_dispatch = match entry {
         "conv_gather_block" => Some(1),
-        _ if g.kernel % s == 0 => Some(s * s),
+        _ if g.kernel.is_multiple_of(s) => Some(s * s),
         _ => None,
     };
     if let Some(phases) = one_dispatch {
