@@ -29,9 +29,10 @@
 #
 # Environment (all optional):
 #   PORT, HOST                 where `serve` listens (8000, 127.0.0.1)
-#   NATIVE_TIMEOUT             seconds for the native test phase, build included (1800)
-#   BROWSER_TIMEOUT            seconds for the browser test phase, build included (1800)
-#   PAGE_TIMEOUT               seconds for the page test phase, build included (2400)
+#   NATIVE_TIMEOUT             seconds for the native test phase, build included (1500)
+#   BROWSER_TIMEOUT            seconds for the browser test phase, build included (900)
+#   PAGE_TIMEOUT               seconds for the page test phase, build included (1500)
+#                              (with installing, these fit CI's 90 minutes: 65 minutes of phases)
 #   WASM_BINDGEN_TEST_TIMEOUT  seconds one wasm test binary may run in the browser (900)
 #   BENCH_TIMEOUT              seconds each half of `bench` may run, native build included (3600)
 #   BENCH_SCREENSHOT           `bench`: save a PNG of bench.html, as it ended, to this path
@@ -249,9 +250,10 @@ count_results() {
         END { print p + 0, f + 0 }' "$1"
 }
 
-# Runs one phase under a time limit, output to the terminal and to a log. Sets PHASE_RC.
+# Runs one phase under a time limit, output to the terminal and to a log. Sets PHASE_RC and
+# PHASE_SECS (its wall time).
 run_phase() {
-    local name=$1 limit=$2 log=$3
+    local name=$1 limit=$2 log=$3 started=$SECONDS
     shift 3
     mkdir -p "$LOG_DIR"
     say "$name: $* (time limit ${limit}s, log $log)"
@@ -259,8 +261,17 @@ run_phase() {
     timeout -k 30 "$limit" "$@" 2>&1 | tee "$log"
     PHASE_RC=${PIPESTATUS[0]}
     set -e
+    PHASE_SECS=$((SECONDS - started))
     [ "$PHASE_RC" -eq 124 ] && say "$name: TIMED OUT after ${limit}s"
     return 0
+}
+
+# Each binary's own time, from libtest's "test result: ... finished in 12.34s" under its
+# "Running tests/x.rs" line: the slowest first, so the next one to shorten is named.
+binary_times() {
+    awk '/^ *Running / { name = $2 }
+         /test result: .* finished in / { t = $NF; sub(/s$/, "", t); if (name != "") printf "%8.1f s  %s\n", t, name; name = "" }' "$1" |
+        sort -rn | head -n "${2:-8}"
 }
 
 # Builds www/pkg, then runs the page tests (tests/page/page_tests.py; PAGE_TESTS=text runs only
@@ -276,10 +287,12 @@ run_tests() {
     test_deps
     ensure_runtime_dir
     local native_log=$LOG_DIR/native-tests.log browser_log=$LOG_DIR/browser-tests.log
-    local native_rc browser_rc driver
+    local native_rc browser_rc driver native_secs browser_secs page_secs installed_secs=$SECONDS
 
-    run_phase native "${NATIVE_TIMEOUT:-1800}" "$native_log" cargo test --release
-    native_rc=$PHASE_RC
+    # `cargo test --release` with its test binaries run side by side, each to its end whatever
+    # the others do (tests/run_native.py says why).
+    run_phase native "${NATIVE_TIMEOUT:-1500}" "$native_log" python3 tests/run_native.py
+    native_rc=$PHASE_RC native_secs=$PHASE_SECS
 
     driver=$(chromedriver_path)
     say "browser: $(chromium --version 2>/dev/null | head -n 1 || true); $("$driver" --version 2>/dev/null | head -n 1 || true)"
@@ -288,16 +301,16 @@ run_tests() {
     # The tests run even without WebGPU: they must then fail on their own, loudly, not skip.
     # `--lib --test '*'`: unit and integration tests only; doc-tests are a native matter.
     export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-900}
-    run_phase browser "${BROWSER_TIMEOUT:-1800}" "$browser_log" \
+    run_phase browser "${BROWSER_TIMEOUT:-900}" "$browser_log" \
         env CHROMEDRIVER="$driver" wasm-pack test --headless --chrome --chromedriver "$driver" \
-        --mode no-install --release -- --lib --test '*'
-    browser_rc=$PHASE_RC
+        --mode no-install --release -- --lib --test '*' --no-fail-fast
+    browser_rc=$PHASE_RC browser_secs=$PHASE_SECS
 
     # The page itself (www/index.html) in headless Chromium: tests/page/page_tests.py.
     local page_log=$LOG_DIR/page-tests.log page_rc
-    run_phase page "${PAGE_TIMEOUT:-2400}" "$page_log" \
+    run_phase page "${PAGE_TIMEOUT:-1500}" "$page_log" \
         "$0" pages
-    page_rc=$PHASE_RC
+    page_rc=$PHASE_RC page_secs=$PHASE_SECS
     if [ "$preflight_rc" -ne 0 ]; then
         say "browser: FAILED: headless Chromium has no WebGPU with webdriver.json's flags (see above)"
         [ "$browser_rc" -ne 0 ] || browser_rc=1
@@ -318,16 +331,19 @@ run_tests() {
     [ "$native_rc" -eq 0 ] || status=1
     [ "$browser_rc" -eq 0 ] || status=1
     [ "$page_rc" -eq 0 ] || status=1
-    if [ "$browser_ran" -eq 0 ]; then
-        say "browser: no browser tests ran: that is a failure"
-        bf=1
-        status=1
-    fi
+    # A phase that ran no test proves nothing: that is a failure too.
+    if [ "$native_ran" -eq 0 ]; then say "native: no tests ran: that is a failure"; nf=1 status=1; fi
+    if [ "$browser_ran" -eq 0 ]; then say "browser: no tests ran: that is a failure"; bf=1 status=1; fi
+    if [ "$page_ran" -eq 0 ]; then say "page: no tests ran: that is a failure"; pf=1 status=1; fi
     echo
-    echo "native tests:  $native_ran ran, $np passed, $nf failed (exit $native_rc)"
-    echo "browser tests: $browser_ran ran, $bp passed, $bf failed (exit $browser_rc)"
-    echo "page tests:    $page_ran ran, $pp passed, $pf failed (exit $page_rc; screenshots in $TARGET_DIR/page-shots)"
-    echo "$((np + bp + pp)) passed, $((nf + bf + pf)) failed"
+    echo "slowest native test binaries:"
+    binary_times "$native_log"
+    echo
+    echo "installing:    $installed_secs s"
+    echo "native tests:  $native_ran ran, $np passed, $nf failed (exit $native_rc) in $native_secs s (limit ${NATIVE_TIMEOUT:-1500} s)"
+    echo "browser tests: $browser_ran ran, $bp passed, $bf failed (exit $browser_rc) in $browser_secs s (limit ${BROWSER_TIMEOUT:-900} s)"
+    echo "page tests:    $page_ran ran, $pp passed, $pf failed (exit $page_rc) in $page_secs s (limit ${PAGE_TIMEOUT:-1500} s; screenshots in $TARGET_DIR/page-shots)"
+    echo "$((np + bp + pp)) passed, $((nf + bf + pf)) failed in $SECONDS s"
     return "$status"
 }
 

@@ -24,9 +24,15 @@ pub fn cache_key(gpu: &Gpu) -> String {
     format!("{} | webgan {} kernels {:016x}", gpu.adapter_summary(), env!("CARGO_PKG_VERSION"), h.finish())
 }
 
-/// The cached tuning for this adapter if there is a valid one; else measures one (logging what
-/// it does) and stores it. Either way the device's tuning is set to it.
-pub async fn tune(gpu: &Gpu, cache: &mut dyn TuningCache, log: &mut dyn FnMut(String)) -> Result<(), GpuError> {
+/// The cached tuning for this adapter if there is a valid one; else measures one over
+/// `candidates` (callers pass [`Tuning::candidates`] of the adapter; tests a short list), logging
+/// what it does, and stores it. Either way the device's tuning is set to it.
+pub async fn tune(
+    gpu: &Gpu,
+    cache: &mut dyn TuningCache,
+    candidates: &[Tiles],
+    log: &mut dyn FnMut(String),
+) -> Result<(), GpuError> {
     let key = cache_key(gpu);
     if let Some(t) = cache.load(&key).and_then(|v| v.parse::<Tuning>().ok()) {
         log(format!("tuning (cached): {t}"));
@@ -34,7 +40,7 @@ pub async fn tune(gpu: &Gpu, cache: &mut dyn TuningCache, log: &mut dyn FnMut(St
         return Ok(());
     }
     let t0 = now_ms();
-    let t = autotune(gpu, &Tuning::candidates(&gpu.info), log).await?;
+    let t = autotune(gpu, candidates, log).await?;
     log(format!("tuning (measured in {:.1} s): {t}", (now_ms() - t0) / 1e3));
     cache.store(&key, &t.to_string());
     gpu.set_tuning(t);

@@ -3,7 +3,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::path::Path;
-use webgan::gpu::{specialize, Tiles};
+use webgan::gpu::{entry_module, specialize, Tiles};
 use webgan::ops::conv::geometry_consts;
 
 fn validate(name: &str, source: &str) {
@@ -27,6 +27,47 @@ fn every_shader_file_validates() {
         }
     }
     assert!(count >= 7, "expected the seven op families' shader files, found {count}");
+}
+
+/// Each pipeline compiles only the part of its file that its entry point needs
+/// ([`entry_module`]): for every entry point of every file, that part validates, holds that
+/// one entry point, and the kernels' layout it relies on holds (an entry point's `fn` right
+/// after its `@compute` line).
+#[test]
+fn every_entry_point_validates_alone() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let mut count = 0;
+    for file in std::fs::read_dir(&dir).unwrap() {
+        let path = file.unwrap().path();
+        if path.extension().is_none_or(|e| e != "wgsl") {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = source.lines().collect();
+        for i in (0..lines.len()).filter(|&i| lines[i].starts_with("@compute")) {
+            let entry = lines[i + 1].strip_prefix("fn ").and_then(|r| r.split('(').next()).unwrap_or_else(|| {
+                panic!("{}:{}: `fn` must follow `@compute` on the next line", path.display(), i + 2)
+            });
+            let part = entry_module(&source, entry);
+            let name = format!("{} entry point {entry} alone", path.display());
+            validate(&name, &part);
+            let module = naga::front::wgsl::parse_str(&part).unwrap();
+            let entries: Vec<&str> = module.entry_points.iter().map(|e| e.name.as_str()).collect();
+            assert_eq!(entries, [entry], "{name}");
+            count += 1;
+        }
+    }
+    assert!(count >= 30, "expected every op family's entry points, found {count}");
+    // The point of it: conv.wgsl's forward kernel leaves the gathers and weight gradients out.
+    let conv = include_str!("../shaders/conv.wgsl");
+    let direct = entry_module(conv, "conv_direct");
+    assert!(direct.contains("fn conv_direct(") && direct.contains("fn epilogue("), "{direct}");
+    assert!(!direct.contains("fn conv_gather") && !direct.contains("fn conv_weight_grad"));
+    let tiles = Tiles { tm: 8, tn: 8, wg_m: 8, wg_n: 8 };
+    let consts = [tiles.consts().as_slice(), &geometry_consts(4, 2, [2, 2], 4, tiles.tn)].concat();
+    let (alone, whole) = (specialize(&direct, &consts).len(), specialize(conv, &consts).len());
+    println!("conv.wgsl unrolled for 8x8 tiles: {whole} bytes; conv_direct's part: {alone}");
+    assert!(alone * 4 < whole, "conv_direct alone is {alone} of {whole} bytes");
 }
 
 #[test]

@@ -7,6 +7,7 @@
 
 import { startGallery } from './gallery.js';
 import { startTraining } from './training.js';
+import { watchGpuErrors } from './gpu-errors.js';
 
 const state = (window.webgan = { webgpu: 'pending', firstGridMs: null, gallery: {}, errors: [] });
 const status = document.getElementById('status');
@@ -70,6 +71,7 @@ async function main() {
     const vendor = await browserAdapterInfo();
     show('ok', `WebGPU: ${[vendor, report.split('\n')[0].replace(/^adapter: /, '')].filter(Boolean).join(' — ')}`);
     fillReport(report);
+    watchGpuErrors(gpu, state);
     state.webgpu = 'ok';
   } else {
     show('error', `WebGPU is not available: ${why}. The samples below are drawn on the CPU instead; training needs WebGPU.`);

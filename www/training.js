@@ -6,10 +6,12 @@ import { Chart } from './chart.js';
 import { putSquare, downloadBlob } from './canvas.js';
 import { loadMnist, filesFromInput, filesFromDrop, decodeFiles, BUDGET_BYTES } from './data.js';
 import { putSave, allSaves } from './storage.js';
+import { watchGpuErrors } from './gpu-errors.js';
 
 const $ = (id) => document.getElementById(id);
 const AUTOSAVE_MS = 60_000;
 const TARGET_CALL_MS = 250; // queue about this much GPU work per call, then yield to the page
+const IDLE_TUNE_MS = 30_000; // the kernel tuning waits for the page to sit idle this long
 
 export function startTraining(wasm, firstGpu, state) {
   let gpu = firstGpu; // replaced when a lost device is reopened
@@ -22,6 +24,8 @@ export function startTraining(wasm, firstGpu, state) {
     running: false,
     lock: Promise.resolve(), // every session call goes through `exclusive`, one at a time
     lastSave: 0,
+    lastBusy: 0, // when the user or the loop last did something (the tuning waits for quiet)
+    tuning: null, // a kernel tuning in progress
   };
   const T = (state.training = { step: 0, running: false, message: '', data: null, grids: 0, autosaves: 0 });
   Object.defineProperty(T, 'rows', { get: () => chart.rows }); // the chart's history, for tests
@@ -116,15 +120,40 @@ export function startTraining(wasm, firstGpu, state) {
     else if (S.source?.kind === 'folder') await useFiles(S.source.files, S.source.name);
   };
   const guard = (f) => async (...args) => {
+    S.lastBusy = performance.now();
     try {
       await f(...args);
     } catch (e) {
       say(e.message ?? String(e), 'error'); // refused input and the like: the user is told
       console.warn(e);
     } finally {
+      S.lastBusy = performance.now();
       buttons();
     }
   };
+
+  // The kernels' tile shapes for this adapter are measured once and kept in localStorage. That
+  // takes tens of seconds on a CPU adapter (nearly all of it shader compiles), so nothing waits
+  // for it: runs start with the cached tuning or the adapter class's default, and the tuning
+  // runs only once the page has sat idle for a while after a run; runs created afterwards (and
+  // later visits) use it.
+  const tuneWhenIdle = () => {
+    if (S.tuning || S.running || S.runs.length === 0 || T.lost) return;
+    if (performance.now() - S.lastBusy < IDLE_TUNE_MS || gpu.is_tuned()) return;
+    const before = T.message;
+    say('Tuning the kernels for this GPU while the page is idle (once; new runs use them)…');
+    S.tuning = exclusive(() => gpu.tune((line) => console.log(line)))
+      .then((tuning) => {
+        console.log(`kernel tuning: ${tuning}`);
+        if (T.message.startsWith('Tuning')) say(`${before} (Kernels tuned for this GPU: new runs use them.)`);
+      })
+      .catch((e) => console.warn('kernel tuning failed (the default tiles stay):', e))
+      .finally(() => {
+        S.tuning = null;
+        S.lastBusy = performance.now();
+      });
+  };
+  setInterval(tuneWhenIdle, 5_000);
 
   $('train-mnist').onclick = guard(async () => {
     await stop();
@@ -200,10 +229,7 @@ export function startTraining(wasm, firstGpu, state) {
     await refreshData();
     if (!S.data) throw new Error('Pick the data first: MNIST, a folder or images.');
     if (S.runs.length === 0) {
-      // Tile shapes for this adapter: measured once (seconds on a CPU adapter), then cached.
-      say('Tuning the kernels for this GPU (first time only)…');
-      const tuning = await exclusive(() => gpu.tune((line) => console.log(line)));
-      console.log(`kernel tuning: ${tuning}`);
+      // Never waits for a tuning: the cached one, else the adapter class's default tiles.
       createRuns(options());
       await drawGrids();
     }
@@ -242,6 +268,7 @@ export function startTraining(wasm, firstGpu, state) {
       const t0 = performance.now();
       for (const run of S.runs) step = await exclusive(() => run.session.train(S.data, n));
       const ms = (performance.now() - t0) / n;
+      S.lastBusy = performance.now();
       msPerStep = msPerStep === null ? ms : 0.8 * msPerStep + 0.2 * ms;
       k = Math.max(1, Math.min(32, Math.round(TARGET_CALL_MS / msPerStep)));
 
@@ -271,7 +298,8 @@ export function startTraining(wasm, firstGpu, state) {
     if (T.lost) return; // nothing on the lost device can be read: the last save stays as it was
     await drawGrids();
     await autosave();
-    if (T.message.startsWith('Training')) say(`Paused at step ${T.step}. Resume continues exactly from here.`);
+    // Stopped before the target: by Pause, or by a folder or file the user picked meanwhile.
+    if (step < target) say(`Paused at step ${step}. Resume continues exactly from here.`);
   };
 
   const showStats = (step, epochs, msPerStep, target) => {
@@ -425,6 +453,7 @@ export function startTraining(wasm, firstGpu, state) {
     const saves = await allSaves();
     gpu = fresh;
     watch(gpu);
+    watchGpuErrors(gpu, state);
     S.runs.forEach((r) => r.session.free());
     S.runs = [];
     $('runs').replaceChildren();

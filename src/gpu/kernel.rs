@@ -137,6 +137,70 @@ impl std::fmt::Display for Tiles {
     }
 }
 
+/// The part of a WGSL source that one entry point needs: every declaration that is not a
+/// function (structs, bindings, constants), the entry point, and the functions it reaches by
+/// calls; the other entry points and their helpers are left out.
+///
+/// Why: a pipeline compiles one entry point, but naga (natively) and Tint (in the browser) parse
+/// and validate the whole module first, and after [`specialize`] unrolls every marked loop of
+/// every entry point the whole of conv.wgsl is many times the size of one kernel: on lavapipe
+/// most of a cold conv test's time went to naga parsing kernels it did not use.
+///
+/// Relies on the shaders' layout (checked by tests/shaders.rs for every entry point): a
+/// function starts with `fn ` at the start of a line, an entry point's on the line after its
+/// `@compute` attributes, and ends at the next line that is exactly `}`.
+pub fn entry_module(source: &str, entry: &str) -> String {
+    // Top-level items as (function name or None, its lines).
+    let mut items: Vec<(Option<&str>, Vec<&str>)> = Vec::new();
+    let mut lines = source.lines();
+    let mut pending: Vec<&str> = Vec::new(); // an entry point's attribute line, before its `fn`
+    while let Some(line) = lines.next() {
+        if line.starts_with("@compute") {
+            pending.push(line);
+            continue;
+        }
+        let Some(name) = line.strip_prefix("fn ").and_then(|r| r.split('(').next()) else {
+            items.push((None, std::mem::take(&mut pending)));
+            items.push((None, vec![line]));
+            continue;
+        };
+        let mut body = std::mem::take(&mut pending);
+        body.push(line);
+        for l in lines.by_ref() {
+            body.push(l);
+            if l == "}" {
+                break;
+            }
+        }
+        items.push((Some(name.trim()), body));
+    }
+    items.push((None, pending));
+    let names: Vec<&str> = items.iter().filter_map(|(n, _)| *n).collect();
+    assert!(names.contains(&entry), "the shader has no entry point `{entry}`");
+    // Functions reachable from the entry point by name.
+    let mut keep = vec![entry];
+    let mut i = 0;
+    while i < keep.len() {
+        let body = &items.iter().find(|(n, _)| *n == Some(keep[i])).unwrap().1;
+        for word in body.iter().flat_map(|l| l.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))) {
+            if names.contains(&word) && !keep.contains(&word) {
+                keep.push(word);
+            }
+        }
+        i += 1;
+    }
+    let mut out = String::with_capacity(source.len());
+    for (name, body) in &items {
+        if name.is_none_or(|n| keep.contains(&n)) {
+            body.iter().for_each(|l| {
+                out.push_str(l);
+                out.push('\n');
+            });
+        }
+    }
+    out
+}
+
 /// Specialises a WGSL source for one tile shape: rewrites its `const NAME: u32 = ...;`
 /// declarations, then fully unrolls every loop marked `// unroll` over those constants.
 ///
@@ -243,7 +307,7 @@ impl Gpu {
         let layout = self.layouts(family).1;
         let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(&key),
-            source: wgpu::ShaderSource::Wgsl(specialize(family.source, consts).into()),
+            source: wgpu::ShaderSource::Wgsl(specialize(&entry_module(family.source, entry), consts).into()),
         });
         let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(&key),

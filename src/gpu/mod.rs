@@ -7,7 +7,7 @@ mod readback;
 mod tuning;
 
 pub use buffer::View;
-pub use kernel::{specialize, Binding, Dispatch, Family, Listing, OpLabel, Sink, Tiles};
+pub use kernel::{entry_module, specialize, Binding, Dispatch, Family, Listing, OpLabel, Sink, Tiles};
 pub use tuning::Tuning;
 
 use std::collections::HashMap;

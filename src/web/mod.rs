@@ -48,6 +48,11 @@ impl WebGpu {
         Ok(WebGpu { gpu: Rc::new(gpu), errors })
     }
 
+    /// Whether a valid tuning for this adapter and build is kept in localStorage (and applied).
+    pub fn is_tuned(&self) -> bool {
+        LocalStorage.load(&cache_key(&self.gpu)).is_some_and(|v| v.parse::<Tuning>().is_ok())
+    }
+
     /// Tunes the kernels' tile shapes for this adapter (seconds on a CPU adapter, once: the result
     /// is kept in localStorage); ops built afterwards use them. `on_line` gets progress lines;
     /// returns the tuning as text.
@@ -55,7 +60,7 @@ impl WebGpu {
         let mut log = |line: String| {
             let _ = on_line.call1(&JsValue::NULL, &JsValue::from_str(&line));
         };
-        tune(&self.gpu, &mut LocalStorage, &mut log).await.map_err(js_error)?;
+        tune(&self.gpu, &mut LocalStorage, &Tuning::candidates(&self.gpu.info), &mut log).await.map_err(js_error)?;
         Ok(self.gpu.tuning().to_string())
     }
 
@@ -181,7 +186,9 @@ pub async fn run_benchmark(
     let candidates = match wanted {
         true => parse(gpu.tuning().reduce_wg)?,
         false => {
-            tune(&gpu, &mut LocalStorage, &mut |line| emit(line)).await.map_err(js_error)?;
+            tune(&gpu, &mut LocalStorage, &Tuning::candidates(&gpu.info), &mut |line| emit(line))
+                .await
+                .map_err(js_error)?;
             vec![gpu.tuning()]
         }
     };
@@ -259,7 +266,9 @@ pub async fn bench_train_step(options: String, reps: u32) -> Result<JsValue, JsV
     }
     let cfg = crate::model::ModelConfig::mnist().with_options(&options).map_err(js_error)?;
     let gpu = Gpu::new().await.map_err(js_error)?;
-    tune(&gpu, &mut LocalStorage, &mut |line| web_sys::console::log_1(&line.into())).await.map_err(js_error)?;
+    tune(&gpu, &mut LocalStorage, &Tuning::candidates(&gpu.info), &mut |line| web_sys::console::log_1(&line.into()))
+        .await
+        .map_err(js_error)?;
     let mut trainer = crate::train::Trainer::new(&gpu, &cfg, &gpu.tuning()).map_err(js_error)?;
     let mut rng = crate::rng::Rng::new(1);
     let real: Vec<u8> = (0..cfg.batch * cfg.image_len()).map(|_| rng.below(256) as u8).collect();

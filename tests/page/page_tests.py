@@ -149,6 +149,40 @@ def two_mnist_steps(b, url):
     return s
 
 
+def autosave(b):
+    """The automatic save of the DCGAN run in IndexedDB: its step, data, time, length and a hash
+    of its bytes. A read that fails raises instead of returning a value, so two failed reads can
+    never compare equal."""
+    r = b.cmd("POST", "/execute/async", {"script": """
+      const done = arguments[0];
+      const fail = (why) => done({ error: String(why) });
+      const req = indexedDB.open('webgan', 1);
+      req.onerror = () => fail('indexedDB.open: ' + req.error);
+      req.onsuccess = () => {
+        try {
+          const g = req.result.transaction('autosave').objectStore('autosave').get('DCGAN');
+          g.onsuccess = () => {
+            const r = g.result;
+            if (!r) return fail('no automatic save under the key DCGAN');
+            const bytes = new Uint8Array(r.bytes.buffer ?? r.bytes);
+            let hash = 0;
+            for (let i = 0; i < bytes.length; i++) hash = (hash * 31 + bytes[i]) >>> 0;
+            done({ step: r.step, data: JSON.stringify(r.data), time: r.time, length: bytes.length, hash });
+          };
+          g.onerror = () => fail('get: ' + g.error);
+        } catch (e) { fail(e); }
+      };""", "args": []}, timeout=60)
+    assert isinstance(r, dict) and "error" not in r, f"reading the automatic save failed: {r}"
+    return r
+
+
+def no_page_errors(b):
+    """Fails on any error the page collected: uncaught script errors, and GPU errors no call
+    caught (validation, out of memory), which the page reads from the wasm side and shows."""
+    errors = js(b, "window.webgan?.drainGpuErrors?.(); return window.webgan?.errors ?? 'no window.webgan'")
+    assert errors == [], f"the page reported errors: {errors}"
+
+
 # ---- the tests -------------------------------------------------------------------------------
 
 def opens_and_draws_pretrained_grids(b, url, shots):
@@ -326,11 +360,7 @@ def survives_a_lost_gpu(b, url, shots):
     s, _ = wait(b, "the loss to be noticed", lambda s: s["training"].get("lost") and not s["training"]["running"], 120)
     message = s["training"]["message"]
     assert "lost" in message and f"step {saved}" in message and "intact" in message, message
-    kept = b.cmd("POST", "/execute/async", {"script": """
-      const done = arguments[0];
-      const req = indexedDB.open('webgan', 1);
-      req.onsuccess = () => { const g = req.result.transaction('autosave').objectStore('autosave').get('DCGAN');
-                              g.onsuccess = () => done(g.result.step); };""", "args": []}, timeout=60)
+    kept = autosave(b)["step"]
     assert kept == saved, f"the automatic save moved from step {saved} to {kept}"
     click(b, "reconnect")
     s, _ = wait(b, "a new device and the save", lambda s: "new GPU device" in s["training"]["message"], 300)
@@ -377,6 +407,7 @@ def run(driver, caps_file, shots):
             with Browser(driver, caps_file, console_log=True) as b:
                 try:
                     test(b, url, shots)
+                    no_page_errors(b)
                     passed += 1
                     print(f"test page::{test.__name__} ... ok ({time.monotonic() - start:.0f} s)", flush=True)
                 except (AssertionError, Fail) as e:

@@ -156,31 +156,10 @@ def loads_odd_images_and_skips_bad_files(b, url, shots):
     print(f"    trained {t['step']} steps on them in {secs:.0f} s")
 
 
-def autosave_step(b):
-    return b.cmd("POST", "/execute/async", {"script": """
-      const done = arguments[0];
-      const req = indexedDB.open('webgan', 1);
-      req.onerror = () => done(null);
-      req.onsuccess = () => {
-        try {
-          const g = req.result.transaction('autosave').objectStore('autosave').get('DCGAN');
-          g.onsuccess = () => {
-            const r = g.result;
-            if (!r) return done(null);
-            const bytes = new Uint8Array(r.bytes.buffer ?? r.bytes);
-            let hash = 0;
-            for (let i = 0; i < bytes.length; i++) hash = (hash * 31 + bytes[i]) >>> 0;
-            done({ step: r.step, data: JSON.stringify(r.data), time: r.time, length: bytes.length, hash });
-          };
-          g.onerror = () => done(null);
-        } catch (e) { done(null); }
-      };""", "args": []}, timeout=60)
-
-
 def a_folder_without_images_changes_nothing(b, url, shots):
     s = page_tests.two_mnist_steps(b, url)
     before = s["training"]
-    saved = autosave_step(b)
+    saved = page_tests.autosave(b)
     rows = js(b, "return window.webgan.training.rows.length")
     grid = page_tests.pixels(b, "#runs canvas.grid")
     bad, _ = bad_files()
@@ -198,7 +177,8 @@ def a_folder_without_images_changes_nothing(b, url, shots):
     assert js(b, "return document.querySelectorAll('#runs figure').length") == 1
     assert page_tests.pixels(b, "#runs canvas.grid") == grid, "the grid changed"
     assert js(b, "return window.webgan.training.rows.length") == rows
-    assert autosave_step(b) == saved, f"the automatic save changed: {saved} -> {autosave_step(b)}"
+    after = page_tests.autosave(b)
+    assert after == saved, f"the automatic save changed: {saved} -> {after}"
     assert not js(b, "return document.getElementById('resume').disabled"), "Resume is not offered"
     print(f"    refused: {t['message']!r}, {len(shown)} files listed with reasons; step, data, grid and save unchanged")
     # Resume carries on from step 2, on MNIST.

@@ -40,8 +40,10 @@ mod cli {
     /// The default adapter with its kernels tuned: from the cache, or measured once (seconds).
     pub fn open_tuned_gpu() -> Result<Gpu, String> {
         let gpu = pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?;
-        pollster::block_on(tune(&gpu, &mut FileCache::user(), &mut |line| eprintln!("{line}")))
-            .map_err(|e| e.to_string())?;
+        pollster::block_on(tune(&gpu, &mut FileCache::user(), &Tuning::candidates(&gpu.info), &mut |line| {
+            eprintln!("{line}")
+        }))
+        .map_err(|e| e.to_string())?;
         Ok(gpu)
     }
 
