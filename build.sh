@@ -299,11 +299,13 @@ run_tests() {
     local preflight_rc=0
     webgpu_preflight "$driver" || preflight_rc=$?
     # The tests run even without WebGPU: they must then fail on their own, loudly, not skip.
-    # `--lib --test '*'`: unit and integration tests only; doc-tests are a native matter.
+    # `--lib --test '*'`: unit and integration tests only; doc-tests are a native matter. (No
+    # --no-fail-fast: wasm-pack hands these arguments to `cargo build` too, which refuses it;
+    # the browser tests are one binary, tests/browser.rs, and libtest runs all of its tests.)
     export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-900}
     run_phase browser "${BROWSER_TIMEOUT:-900}" "$browser_log" \
         env CHROMEDRIVER="$driver" wasm-pack test --headless --chrome --chromedriver "$driver" \
-        --mode no-install --release -- --lib --test '*' --no-fail-fast
+        --mode no-install --release -- --lib --test '*'
     browser_rc=$PHASE_RC browser_secs=$PHASE_SECS
 
     # The page itself (www/index.html) in headless Chromium: tests/page/page_tests.py.

@@ -24,6 +24,14 @@ export async function loadMnist(wasm, size) {
   return wasm.Dataset.mnist(new Uint8Array(await response.arrayBuffer()), size);
 }
 
+// What to call a set of [{file, path}]: the folder they all sit in (a chosen or dropped
+// folder), else "N files" (loose files have no folder in their path).
+export function datasetName(files) {
+  const tops = new Set(files.map((f) => (f.path.includes('/') ? f.path.split('/')[0] : '')));
+  const [top] = tops;
+  return tops.size === 1 && top ? top : `${files.length} ${files.length === 1 ? 'file' : 'files'}`;
+}
+
 // [{file, path}] from an <input type=file> (webkitdirectory or multiple).
 export function filesFromInput(input) {
   return [...input.files].map((file) => ({ file, path: file.webkitRelativePath || file.name }));

@@ -4,7 +4,7 @@
 
 import { Chart } from './chart.js';
 import { putSquare, downloadBlob } from './canvas.js';
-import { loadMnist, filesFromInput, filesFromDrop, decodeFiles, BUDGET_BYTES } from './data.js';
+import { loadMnist, filesFromInput, filesFromDrop, decodeFiles, datasetName, BUDGET_BYTES } from './data.js';
 import { putSave, allSaves } from './storage.js';
 import { watchGpuErrors } from './gpu-errors.js';
 
@@ -165,9 +165,8 @@ export function startTraining(wasm, firstGpu, state) {
     $(id).onchange = guard(async (e) => {
       const files = filesFromInput(e.target);
       if (files.length === 0) return;
-      const name = files[0].path.includes('/') ? files[0].path.split('/')[0] : `${files.length} files`;
       await stop();
-      await useFiles(files, name);
+      await useFiles(files, datasetName(files));
       e.target.value = '';
     });
   }
@@ -183,14 +182,17 @@ export function startTraining(wasm, firstGpu, state) {
       e.preventDefault();
       zone.classList.remove('over');
       const files = await filesFromDrop(e.dataTransfer);
+      if (files.length === 0) return;
       await stop();
-      await useFiles(files, files[0]?.path.split('/')[0] || 'dropped files');
+      await useFiles(files, datasetName(files));
     }),
   );
 
   // ---- sessions and the loop -----------------------------------------------------------------
 
   const addRun = (session, label) => {
+    // This run's automatic saves replace the one an earlier visit left: stop offering that.
+    $('resume-autosave').hidden = true;
     const figure = document.createElement('figure');
     figure.className = 'run';
     const canvas = document.createElement('canvas');
