@@ -29,7 +29,7 @@ SLOW_FIRST = ["kernels", "learning", "classifier", "shaders", "autotune", "train
 
 
 def build():
-    """Builds every test binary (cargo's own output to stderr); returns [(name, source, path)]."""
+    """Builds every test binary (cargo's own output to stderr); returns [(name, source, command)]."""
     cmd = ["cargo", "test", "--release", "--no-run", "--message-format=json-render-diagnostics"]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     binaries = []
@@ -40,7 +40,7 @@ def build():
             continue
         if msg.get("reason") == "compiler-artifact" and msg.get("profile", {}).get("test") and msg.get("executable"):
             target = msg["target"]
-            binaries.append((target["name"], os.path.relpath(target["src_path"]), msg["executable"]))
+            binaries.append((target["name"], os.path.relpath(target["src_path"]), [msg["executable"]]))
     if proc.returncode != 0:
         print(f"error: {' '.join(cmd)} failed (exit {proc.returncode})", flush=True)
         return None
@@ -56,31 +56,32 @@ def main(jobs):
     binaries = build()
     if binaries is None:
         return 1
-    print(f"built in {time.monotonic() - started:.0f} s; running {len(binaries)} test binaries, {jobs} at a time",
-          flush=True)
+    print(f"built in {time.monotonic() - started:.0f} s; running {len(binaries)} test binaries and the doc-tests, "
+          f"{jobs} at a time", flush=True)
     binaries.sort(key=lambda b: order(b[0]))
+    binaries.append(("doc-tests", "doc-tests", ["cargo", "test", "--release", "--doc", "--quiet"]))
     printing = threading.Lock()
     failed = []
 
     def run(binary):
-        name, source, path = binary
-        t0 = time.monotonic()
+        name, source, command = binary
         env = dict(os.environ)
         if "GALLIVM_PERF" not in env and name not in RUN_BOUND:
             env["GALLIVM_PERF"] = "nopt"
-        proc = subprocess.run([path], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        t0 = time.monotonic()
+        proc = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               errors="replace")
         secs = time.monotonic() - t0
         with printing:
-            print(f"     Running {source} ({path})\n{proc.stdout}", flush=True)
+            print(f"     Running {source} ({' '.join(command)})\n{proc.stdout}", flush=True)
             print(f"   {name}: exit {proc.returncode} after {secs:.0f} s\n", flush=True)
             if proc.returncode != 0:
                 failed.append(name)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         list(pool.map(run, binaries))
-    print(f"native test binaries: {len(binaries)} ran in {time.monotonic() - started:.0f} s (build included); "
-          f"{'failed: ' + ', '.join(failed) if failed else 'all passed'}", flush=True)
+    print(f"native tests: {len(binaries)} binaries (doc-tests included) in {time.monotonic() - started:.0f} s, "
+          f"build included; {'failed: ' + ', '.join(failed) if failed else 'all passed'}", flush=True)
     return 1 if failed else 0
 
 

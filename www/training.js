@@ -24,7 +24,8 @@ export function startTraining(wasm, firstGpu, state) {
     running: false,
     lock: Promise.resolve(), // every session call goes through `exclusive`, one at a time
     lastSave: 0,
-    lastBusy: 0, // when the user or the loop last did something (the tuning waits for quiet)
+    actions: 0, // the user's actions in flight (loading, scoring, saving...)
+    lastBusy: 0, // when an action or a training step last ended (the tuning waits for quiet)
     tuning: null, // a kernel tuning in progress
   };
   const T = (state.training = { step: 0, running: false, message: '', data: null, grids: 0, autosaves: 0 });
@@ -120,13 +121,14 @@ export function startTraining(wasm, firstGpu, state) {
     else if (S.source?.kind === 'folder') await useFiles(S.source.files, S.source.name);
   };
   const guard = (f) => async (...args) => {
-    S.lastBusy = performance.now();
+    S.actions++;
     try {
       await f(...args);
     } catch (e) {
       say(e.message ?? String(e), 'error'); // refused input and the like: the user is told
       console.warn(e);
     } finally {
+      S.actions--;
       S.lastBusy = performance.now();
       buttons();
     }
@@ -138,7 +140,7 @@ export function startTraining(wasm, firstGpu, state) {
   // runs only once the page has sat idle for a while after a run; runs created afterwards (and
   // later visits) use it.
   const tuneWhenIdle = () => {
-    if (S.tuning || S.running || S.runs.length === 0 || T.lost) return;
+    if (S.tuning || S.running || S.actions > 0 || S.runs.length === 0 || T.lost) return;
     if (performance.now() - S.lastBusy < IDLE_TUNE_MS || gpu.is_tuned()) return;
     const before = T.message;
     say('Tuning the kernels for this GPU while the page is idle (once; new runs use them)…');

@@ -10,7 +10,9 @@ What they prove (the page's promises, as a user would check them):
   the folder input, is counted correctly (the non-image skipped with its reason) and trains;
 - a checkpoint saved by the page loads back through the file input, at the same step, and
   training resumes from it exactly: the steps after it give the same losses as the run that
-  never stopped.
+  never stopped;
+- and throughout: any error the page collected (an uncaught script error, or a WebGPU
+  validation or out-of-memory error that no call caught) fails the test it happened in.
 
 Output follows libtest's format ("test page::name ... ok", "test result: ok. N passed; M
 failed"), so build.sh counts these with the cargo tests. Models are kept small (CPU adapters
@@ -284,6 +286,42 @@ def loads_a_folder_through_the_file_input(b, url, shots):
     print(f"    trained {t['step']} steps on them in {secs:.0f} s")
 
 
+def loose_files_are_named_by_count_and_pause_says_paused(b, url, shots):
+    # Loose images (no folder), picked through the "images" input and dropped on the box: the
+    # data set is "3 files", not the first file's name.
+    root = tempfile.mkdtemp(prefix="webgan-loose-")
+    paths = []
+    for i in range(3):
+        paths.append(os.path.join(root, f"img_{i}.png"))
+        with open(paths[-1], "wb") as f:
+            f.write(png(20 + i, 20, lambda x, y: (x * 9, y * 9, 60 * i)))
+    open_page(b, url)
+    set_controls(b, {**SMALL, "batch": 2, "size": 32, "channels": 3, "steps": 1000})
+    send_file(b, "files", "\n".join(paths))
+    s, _ = wait(b, "the files to load", lambda s: (s["training"].get("data") or {}).get("loaded") == 3, 120)
+    text = js(b, "return document.getElementById('data-text').textContent")
+    assert text.startswith("3 files: 3 images"), text
+    # The same loose files dropped on the box (a synthetic drop: File objects in a DataTransfer).
+    js(b, """
+      window.webgan.training.data.before = true; // gone once the drop's data replaces it
+      const dt = new DataTransfer();
+      arguments[0].forEach((b64, i) => dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))],
+                                                        `dropped_${i}.png`, { type: 'image/png' })));
+      document.getElementById('dropzone').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    """, [base64.b64encode(open(p, "rb").read()).decode() for p in paths])
+    wait(b, "the dropped files", lambda s: "before" not in (s["training"].get("data") or {"before": 1}), 120)
+    dropped = js(b, "return document.getElementById('data-text').textContent")
+    assert dropped.startswith("3 files: 3 images"), dropped
+    # Pause ends in a paused status that says where, not in "Pausing...".
+    click(b, "start")
+    wait(b, "the first step", lambda s: s["training"]["step"] >= 1, 300)
+    click(b, "pause")
+    s, _ = wait(b, "the pause", lambda s: not s["training"]["running"] and not s["training"]["message"].startswith("Pausing"), 120)
+    message = s["training"]["message"]
+    assert message == f"Paused at step {s['training']['step']}. Resume continues exactly from here.", message
+    print(f"    picked and dropped loose files named {dropped.split(':')[0]!r}; paused: {message!r}")
+
+
 def checkpoint_round_trip(b, url, shots):
     two_mnist_steps(b, url)
     click(b, "save")
@@ -348,6 +386,18 @@ def autosave_offers_resume_after_reload(b, url, shots):
     t, _ = train_until(b, 3, 600)
     assert t["step"] == 3, t
     print(f"    reloaded; offered {offer!r}; resumed to step 3")
+    # A new run replaces the automatic save: the offer of the older one goes.
+    b.cmd("POST", "/url", {"url": url}, timeout=150)
+    wait(b, "WebGPU and the wasm package", lambda s: s["webgpu"] == "ok", 120)
+    for _ in range(60):
+        if not js(b, "return document.getElementById('resume-autosave').hidden"):
+            break
+        time.sleep(0.5)
+    set_controls(b, {**SMALL, "steps": 1})
+    click(b, "train-mnist")
+    train_until(b, 1, 600)
+    assert js(b, "return document.getElementById('resume-autosave').hidden"), "the older save is still offered"
+    print("    a new run: the offer of the older save is withdrawn")
 
 
 def survives_a_lost_gpu(b, url, shots):
@@ -389,7 +439,7 @@ def divergence_restores_the_last_good_state(b, url, shots):
     print(f"    resumed from the restored state to step {t['step']} with finite losses")
 
 
-TESTS = [opens_and_draws_pretrained_grids, draws_on_the_cpu_without_webgpu, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu, divergence_restores_the_last_good_state]
+TESTS = [opens_and_draws_pretrained_grids, draws_on_the_cpu_without_webgpu, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, loose_files_are_named_by_count_and_pause_says_paused, checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu, divergence_restores_the_last_good_state]
 
 
 def run(driver, caps_file, shots):
