@@ -14,14 +14,16 @@
 #                        on SwiftShader here), printing rows as they are measured. Defaults: batch
 #                        64, reps 2, every layer, the adapter's tiles. CPU adapters are slow: try
 #                        `./build.sh bench --batch 4 --reps 1 --only "D conv"` first.
-#   ./build.sh compare [--models mnist32,dcgan64] [--backends webgan,webgpu,wasm,webgl,cpu]
+#   ./build.sh compare [--models mnist32,page32,dcgan64] [--backends webgan,webgan-cpu,webgpu,wasm,webgl,cpu]
 #                      [--reps N] [--profile]
 #                        one training step of the same DCGAN, side by side in one headless
-#                        Chromium: this project on WebGPU, then TensorFlow.js (pinned in
-#                        www/tfjs/package-lock.json, `npm ci` into www/tfjs/node_modules when it
-#                        changed) on its webgpu and wasm backends; prints ms/step and the ratios.
-#                        Fails on errors or non-finite losses, never on timings. Defaults:
-#                        mnist32; webgan,webgpu,wasm; 2 timed steps after a warm-up.
+#                        Chromium: this project on WebGPU and on its fast CPU path in wasm
+#                        (webgan-cpu), then TensorFlow.js (pinned in www/tfjs/package-lock.json,
+#                        `npm ci` into www/tfjs/node_modules when it changed) on its webgpu and
+#                        wasm backends; prints ms/step and the ratios. page32 is the page's
+#                        "Train on MNIST" model. Fails on errors or non-finite losses, never on
+#                        timings. Defaults: mnist32; webgan,webgan-cpu,webgpu,wasm; 2 timed steps
+#                        after a warm-up.
 #   ./build.sh pages     build, then only the page tests (www/index.html in headless Chromium);
 #                        PAGE_TESTS=TEXT runs those whose name contains TEXT
 #   ./build.sh deps      only install what `test` needs

@@ -4,15 +4,15 @@
 //! - [`gpu`]: device, buffers, readback, the kernel cache.
 //! - [`ops`]: one module per WGSL file in `shaders/`, encoding its forward and backward dispatches.
 //! - [`reference`]: plain-Rust CPU versions of every op, the oracle for the GPU kernels.
-//! - [`fast`] (native only): the same training step on the CPU with sgemm and rayon, fast enough to
-//!   train the shipped generators; checkpoints interchangeable with the GPU trainer's.
+//! - [`fast`]: the same training step on the CPU with sgemm and rayon, fast enough to train the
+//!   shipped generators natively, and the page's backend where WebGPU is missing or emulated;
+//!   checkpoints interchangeable with the GPU trainer's.
 //! - [`metrics`]: sample quality (the sliced Wasserstein distance), in plain Rust for the CLI and the page.
 //! - [`bench`]: per-op timings and GFLOP/s at the seed's layer shapes, natively and in the browser.
 
 pub mod autotune;
 pub mod bench;
 pub mod data;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod fast;
 pub mod gpu;
 pub mod metrics;

@@ -225,6 +225,12 @@ impl Trainer {
         gpu.read(self.g.output()).await
     }
 
+    /// G's images for `z` as G makes them in training (batch statistics), leaving the running
+    /// statistics as they were: the live grid (see [`crate::model::generate::preview_with`]).
+    pub async fn preview(&self, gpu: &Gpu, z: &[f32]) -> Result<Vec<f32>, GpuError> {
+        crate::model::generate::preview_with(gpu, &self.g, z).await
+    }
+
     /// [`Trainer::sample`] for any whole number of latent vectors, a batch at a time (the last
     /// batch padded with zeros).
     pub async fn generate(&self, gpu: &Gpu, z: &[f32]) -> Result<Vec<f32>, GpuError> {

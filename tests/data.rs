@@ -134,9 +134,10 @@ fn mnist_file(name: &str) -> Vec<u8> {
 #[test]
 fn real_mnist_loads_and_pads_to_32() {
     // (The page needs no training labels, so none ship; the test set's labels do.)
-    for (images, labels, n) in
-        [("train-images-idx3-ubyte.gz", None, 60_000), ("t10k-images-idx3-ubyte.gz", Some("t10k-labels-idx1-ubyte.gz"), 10_000)]
-    {
+    for (images, labels, n) in [
+        ("train-images-idx3-ubyte.gz", None, 60_000),
+        ("t10k-images-idx3-ubyte.gz", Some("t10k-labels-idx1-ubyte.gz"), 10_000),
+    ] {
         let img = read_idx_images(&mnist_file(images)).unwrap();
         assert_eq!((img.count, img.rows, img.cols, img.pixels.len()), (n, 28, 28, n * 784));
         // Images read as labels are refused.

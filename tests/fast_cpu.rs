@@ -11,16 +11,21 @@
 mod common;
 
 use common::compare;
+use common::steps::{biases_before_batchnorm, close, close_except, small};
 use pollster::block_on;
 use std::sync::OnceLock;
 use webgan::fast::{self, FastGan};
 use webgan::gpu::Gpu;
 use webgan::model::checkpoint::{self, NetState};
-use webgan::model::{KernelForm, Kind, LayerSpec, ModelConfig, NetSpec};
+use webgan::model::{KernelForm, Kind, ModelConfig, NetSpec};
 use webgan::reference as r;
 use webgan::rng::Rng;
 use webgan::shape::{Activation, AdamConfig, BatchNorm, BatchNormConfig, Conv2d, ConvTranspose2d, Linear};
 use webgan::train::{CpuGan, Trainer, METRICS};
+
+/// How far a bias before batchnorm may drift: Adam moves a weight with a real gradient by about
+/// lr = 1e-2 per step; noise of 1e-5 (sums over batch 9 x 256 positions) moves it by 1e-4.
+const NOISE: f32 = 1e-3;
 
 fn gpu() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
@@ -175,55 +180,6 @@ fn linear_batchnorm_pointwise_match_reference() {
 
 // ---- whole steps ----
 
-fn small(kind: Kind, kernel: KernelForm) -> ModelConfig {
-    ModelConfig {
-        kernel,
-        adam: AdamConfig { lr: 1e-2, beta1: 0.5, beta2: 0.999, eps: 1e-3 },
-        ..ModelConfig::tiny(kind)
-    }
-}
-
-/// Tensor indices of conv biases whose layer feeds a batchnorm (see tests/train_step.rs).
-fn biases_before_batchnorm(spec: &NetSpec) -> Vec<usize> {
-    let params = spec.params();
-    (0..params.len())
-        .filter(|&t| {
-            let layer = params[t].0;
-            params[t].1 == "bias"
-                && matches!(spec.layers[layer], LayerSpec::Conv { .. } | LayerSpec::ConvTranspose { .. })
-                && matches!(spec.layers.get(layer + 1), Some(LayerSpec::BatchNorm { .. }))
-        })
-        .collect()
-}
-
-/// Within 2e-5 + 1e-3 |want| everywhere but in `noise_only` tensors, which must stay near 0.
-fn close_except(what: &str, got: &[Vec<f32>], want: &[Vec<f32>], noise_only: &[usize]) {
-    assert_eq!(got.len(), want.len(), "{what}: tensor count");
-    let mut worst = (0.0f32, String::new());
-    for (t, (g, c)) in got.iter().zip(want).enumerate() {
-        assert_eq!(g.len(), c.len(), "{what} tensor {t}: length");
-        if noise_only.contains(&t) {
-            let most = g.iter().chain(c).fold(0f32, |m, v| m.max(v.abs()));
-            // Adam moves a weight with a real gradient by about lr = 1e-2 per step; noise of
-            // 1e-5 (sums over batch 9 x 256 positions) moves it by 1e-4.
-            assert!(most < 1e-3, "{what} tensor {t}: a bias before batchnorm moved to {most:e}");
-            continue;
-        }
-        for (i, (&a, &b)) in g.iter().zip(c).enumerate() {
-            let ratio = (a - b).abs() / (2e-5 + 1e-3 * b.abs());
-            if ratio.is_nan() || ratio > worst.0 {
-                worst = (ratio, format!("{what} tensor {t} [{i}]: got {a:.7e} want {b:.7e}"));
-            }
-        }
-    }
-    println!("{what}: worst {} ({:.3} of tolerance)", worst.1, worst.0);
-    assert!(worst.0 <= 1.0, "MISMATCH {}", worst.1);
-}
-
-fn close(what: &str, got: &[Vec<f32>], want: &[Vec<f32>]) {
-    close_except(what, got, want, &[]);
-}
-
 /// Step `step`'s real batch and z depend on nothing but the step index. The images differ from
 /// each other: with a batch of identical images (i * 37 % 256 repeats every 256 values) the
 /// 32x32 step is chaotic, and a z changed by 2e-7 moves the reference's weights by 5e-3 in the
@@ -248,12 +204,12 @@ fn states_close(what: &str, cfg: &ModelConfig, got: &(NetState, NetState), want:
     let (g_spec, d_spec) = (webgan::model::generator(cfg), webgan::model::discriminator(cfg));
     for (net, spec, a, b) in [("G", &g_spec, &got.0, &want.0), ("D", &d_spec, &got.1, &want.1)] {
         let noise = biases_before_batchnorm(spec);
-        close_except(&format!("{what} {net} params"), &a.params, &b.params, &noise);
-        close_except(&format!("{what} {net} adam m"), &a.adam_m, &b.adam_m, &noise);
+        close_except(&format!("{what} {net} params"), &a.params, &b.params, &noise, NOISE);
+        close_except(&format!("{what} {net} adam m"), &a.adam_m, &b.adam_m, &noise, NOISE);
         close(&format!("{what} {net} running"), &a.running, &b.running);
         // v is g^2-sized (1e-8 and below): compare it on its own scale.
         let scaled = |v: &[Vec<f32>]| v.iter().map(|t| t.iter().map(|x| x.sqrt()).collect()).collect::<Vec<Vec<f32>>>();
-        close_except(&format!("{what} {net} sqrt(adam v)"), &scaled(&a.adam_v), &scaled(&b.adam_v), &noise);
+        close_except(&format!("{what} {net} sqrt(adam v)"), &scaled(&a.adam_v), &scaled(&b.adam_v), &noise, NOISE);
     }
 }
 
@@ -289,8 +245,8 @@ fn fast_matches_gpu(cfg: ModelConfig, steps: usize) {
         let mine = fast_state(&fast, &cfg);
         states_close(&format!("step {step} vs GPU"), &cfg, &mine, &gpu_state(&trainer));
         let (g_noise, d_noise) = (biases_before_batchnorm(&cpu.g), biases_before_batchnorm(&cpu.d));
-        close_except(&format!("step {step} G params vs CpuGan"), &fast.g_params, &cpu.g_params, &g_noise);
-        close_except(&format!("step {step} D params vs CpuGan"), &fast.d_params, &cpu.d_params, &d_noise);
+        close_except(&format!("step {step} G params vs CpuGan"), &fast.g_params, &cpu.g_params, &g_noise, NOISE);
+        close_except(&format!("step {step} D params vs CpuGan"), &fast.d_params, &cpu.d_params, &d_noise, NOISE);
         close(&format!("step {step} G running vs CpuGan"), &fast.g_running, &cpu.g_running);
         close(&format!("step {step} D running vs CpuGan"), &fast.d_running, &cpu.d_running);
     }
@@ -298,6 +254,28 @@ fn fast_matches_gpu(cfg: ModelConfig, steps: usize) {
     let z = inputs(&cfg, 99).1;
     let want = block_on(trainer.sample(gpu(), &z)).unwrap();
     close("eval samples vs GPU", &[fast.sample(&cfg, &z)], &[want]);
+
+    // The live grid: batch statistics over each run of `batch` z, a short last run filled up
+    // with its own z again; the running statistics stay as they were.
+    let (n, dim) = (cfg.batch, cfg.z_dim);
+    let z = values(&mut Rng::new(7), (n + 2) * dim, 1.0);
+    let running = gpu_state(&trainer).0.running;
+    let got = fast.preview(&cfg, &z);
+    close("preview vs GPU", std::slice::from_ref(&got), &[block_on(trainer.preview(gpu(), &z)).unwrap()]);
+    assert_eq!(gpu_state(&trainer).0.running, running, "the GPU preview changed the running statistics");
+    let reference = |run: &[f32]| {
+        let mut scratch = cpu.g_running.clone();
+        webgan::model::cpu::forward(&cpu.g, n, &cpu.g_params, &mut scratch, &cfg.bn, run, true).0
+    };
+    let first = reference(&z[..n * dim]);
+    let last: Vec<f32> = (0..n).flat_map(|i| z[(n + i % 2) * dim..(n + i % 2 + 1) * dim].to_vec()).collect();
+    let mut want = first;
+    want.extend_from_slice(&reference(&last)[..2 * cfg.image_len()]);
+    close("preview vs reference", std::slice::from_ref(&got), &[want]);
+    if !cpu.g_running.is_empty() {
+        let batch_eval = fast.sample(&cfg, &z[..n * dim]);
+        assert!(got[..n * cfg.image_len()] != batch_eval[..], "the preview drew what inference draws");
+    }
 }
 
 #[test]
@@ -327,8 +305,20 @@ fn mnist_shaped_step_matches_reference() {
         let got = fast.step(&cfg, &real, &z);
         let want = cpu.step(&cfg, &real, &z);
         close(&format!("32x32 step {step} metrics"), &[got.to_vec()], &[want.to_vec()]);
-        close_except(&format!("32x32 step {step} G"), &fast.g_params, &cpu.g_params, &biases_before_batchnorm(&cpu.g));
-        close_except(&format!("32x32 step {step} D"), &fast.d_params, &cpu.d_params, &biases_before_batchnorm(&cpu.d));
+        close_except(
+            &format!("32x32 step {step} G"),
+            &fast.g_params,
+            &cpu.g_params,
+            &biases_before_batchnorm(&cpu.g),
+            NOISE,
+        );
+        close_except(
+            &format!("32x32 step {step} D"),
+            &fast.d_params,
+            &cpu.d_params,
+            &biases_before_batchnorm(&cpu.d),
+            NOISE,
+        );
         close(&format!("32x32 step {step} G running"), &fast.g_running, &cpu.g_running);
     }
 }

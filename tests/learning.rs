@@ -90,7 +90,7 @@ fn dcgan_learns_to_draw_squares() {
         let z: Vec<f32> = (0..cfg.batch * cfg.z_dim).map(|_| rng.normal()).collect();
         let index = trainer.step(&gpu, &real, &z);
         let _ = gpu.device.poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: None });
-        if trainer.step % 100 == 0 {
+        if trainer.step.is_multiple_of(100) {
             ring.record(&gpu, &trainer);
             if trainer.step + 300 >= steps {
                 late.push(square_share(&pollster::block_on(trainer.sample(&gpu, &z_fixed)).unwrap()));

@@ -60,7 +60,7 @@ fn f16_weights_round_trip_and_draw_what_the_checkpoint_draws() {
         }
 
         // The images: F16 changes them by far less than a grey level; the GPU generator agrees
-        // with the CPU reference (which the page uses without WebGPU).
+        // with the CPU reference, and so does the fast CPU path (which the page draws with first).
         let z = grid_z(&full.config, 7); // not a multiple of the GPU batch: the last run is padded
         let cpu_full = generate_cpu(&full, &z);
         let cpu_half = generate_cpu(&half, &z);
@@ -72,6 +72,12 @@ fn f16_weights_round_trip_and_draw_what_the_checkpoint_draws() {
         let g = GpuGenerator::new(&gpu, &half, 3, &gpu.tuning()).unwrap();
         let gpu_half = block_on(g.generate(&gpu, &z)).unwrap();
         assert!(max_diff(&gpu_half, &cpu_half) < 1e-4, "{kind:?}: GPU vs CPU {}", max_diff(&gpu_half, &cpu_half));
+        let fast_half = webgan::fast::generate(&half, &z);
+        assert!(
+            max_diff(&fast_half, &cpu_half) < 1e-4,
+            "{kind:?}: fast CPU vs reference {}",
+            max_diff(&fast_half, &cpu_half)
+        );
         let spread = cpu_half.iter().fold(0.0f32, |m, v| m.max((v - cpu_half[0]).abs()));
         assert!(spread > 1e-3, "{kind:?}: the generator draws a constant image ({spread})");
     }

@@ -60,7 +60,8 @@ export async function filesFromDrop(dataTransfer) {
 
 // Decodes `files` into a new Dataset of size x size images with `channels` channels.
 // onProgress({done, total, loaded, skipped}) is called as files finish. Returns
-// {dataset, loaded, skipped: [{path, reason}], unused} (unused: files past the memory budget).
+// {dataset, loaded, skipped: [{path, reason}], unused, grey} (unused: files past the memory
+// budget; grey: every image kept is a shade of grey).
 // Hidden files are skipped with their reason, not decoded. Reasons start with a kind: "not an
 // image", "corrupt image", "hidden" (the native loader's kinds).
 export async function decodeFiles(wasm, files, size, channels, onProgress) {
@@ -70,6 +71,7 @@ export async function decodeFiles(wasm, files, size, channels, onProgress) {
   const results = new Map(); // finished out of order, waiting for their turn
   let next = 0; // the next file (in path order) to push
   let full = false;
+  let colour = 0; // images kept that are not grey
   const workers = Array.from({ length: Math.min(4, navigator.hardwareConcurrency || 2) }, () => new Worker('decode-worker.js'));
   let issued = 0;
 
@@ -80,6 +82,7 @@ export async function decodeFiles(wasm, files, size, channels, onProgress) {
       results.delete(next);
       if (r.error) skipped.push({ path: files[next].path, reason: r.error });
       else if (!full && !dataset.push_rgba(new Uint8Array(r.rgba.buffer))) full = true;
+      else if (!full && !r.grey) colour++;
       next++;
     }
   };
@@ -123,5 +126,5 @@ export async function decodeFiles(wasm, files, size, channels, onProgress) {
   }
   drain();
   report();
-  return { dataset, loaded: dataset.len(), skipped, unused: files.length - next };
+  return { dataset, loaded: dataset.len(), skipped, unused: files.length - next, grey: dataset.len() > 0 && colour === 0 };
 }

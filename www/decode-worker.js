@@ -1,5 +1,6 @@
 // Decodes one image file off the main thread: centre-crops it to a square, resizes it to
-// size x size and returns the RGBA pixels (transferred, not copied), or why it was skipped.
+// size x size and returns the RGBA pixels (transferred, not copied) and whether they are all
+// grey, or why it was skipped.
 // Reasons start with the same kinds as the native loader's: "not an image", "corrupt image",
 // "too large".
 
@@ -42,10 +43,20 @@ self.onmessage = async (event) => {
     ctx.drawImage(bitmap, (bitmap.width - side) / 2, (bitmap.height - side) / 2, side, side, 0, 0, size, size);
     bitmap.close();
     const rgba = ctx.getImageData(0, 0, size, size).data;
-    self.postMessage({ id, rgba }, [rgba.buffer]);
+    self.postMessage({ id, rgba, grey: isGrey(rgba) }, [rgba.buffer]);
   } catch (e) {
     self.postMessage({ id, error: e instanceof Skip ? e.message : `corrupt image: could not be decoded (${e.message ?? e})` });
   }
 };
 
 class Skip extends Error {}
+
+// Whether every pixel is a shade of grey (channels within 2 levels: JPEG's colour rounding),
+// so that the page can propose training in grey.
+function isGrey(rgba) {
+  for (let i = 0; i < rgba.length; i += 4) {
+    const [r, g, b] = [rgba[i], rgba[i + 1], rgba[i + 2]];
+    if (Math.abs(r - g) > 2 || Math.abs(g - b) > 2) return false;
+  }
+  return true;
+}

@@ -6,7 +6,10 @@ import { putSquare, downloadPng } from './canvas.js';
 const FRAMES = 48; // images per walk, drawn in one batch
 const FRAME_MS = 60;
 
-export function startGallery(wasm, gpu, state) {
+// `adapter` ({name, emulated}, or null without WebGPU) decides where grids after the first are
+// drawn: on a real GPU there; on a CPU emulation of one the fast CPU path is quicker. The
+// first grid is always drawn on the CPU: it needs no shader compiles, so it comes at once.
+export function startGallery(wasm, gpu, adapter, state) {
   for (const card of document.querySelectorAll('#gallery .card')) {
     const name = card.id.replace(/^card-/, '');
     state.gallery[name] = 'loading';
@@ -14,7 +17,7 @@ export function startGallery(wasm, gpu, state) {
       state.gallery[name] = 'ready';
       state.firstGridMs ??= Math.round(performance.now()); // since navigation started
     };
-    startCard(wasm, gpu, card, drawn)
+    startCard(wasm, adapter?.emulated ? null : gpu, card, drawn)
       .catch((e) => {
         state.gallery[name] = `error: ${e.message ?? e}`;
         card.querySelector('.card-info').textContent = `Could not draw: ${e.message ?? e}`;
@@ -28,11 +31,14 @@ async function startCard(wasm, gpu, card, drawn) {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   const bytes = new Uint8Array(await response.arrayBuffer());
-  const painter = gpu ? wasm.Painter.on_gpu(gpu, bytes) : wasm.Painter.on_cpu(bytes);
+  let painter = wasm.Painter.on_cpu(bytes);
   const [gridCanvas, walkCanvas] = card.querySelectorAll('canvas');
   const info = card.querySelector('.card-info');
   const kib = Math.round(bytes.length / 1024);
-  info.textContent = `${painter.describe()}\nweights: ${kib} KiB, drawn on the ${painter.engine().toUpperCase()}`;
+  const describe = () => {
+    info.textContent = `${painter.describe()}\nweights: ${kib} KiB, drawn on the ${painter.engine().toUpperCase()}`;
+  };
+  describe();
 
   let seed = (Math.random() * 2 ** 32) >>> 0;
   const size = painter.image_size();
@@ -84,6 +90,12 @@ async function startCard(wasm, gpu, card, drawn) {
 
   await drawGrid();
   drawn();
+  if (gpu) {
+    // The same weights and seed on the GPU from now on: the grid on screen stays as it is.
+    painter.free();
+    painter = wasm.Painter.on_gpu(gpu, bytes);
+    describe();
+  }
   busy(false);
   await drawWalk();
   card.dataset.walk = 'ready';

@@ -12,6 +12,21 @@ import { watchGpuErrors } from './gpu-errors.js';
 const state = (window.webgan = { webgpu: 'pending', firstGridMs: null, gallery: {}, errors: [] });
 const status = document.getElementById('status');
 
+// Main-thread tasks over 50 ms (the browser's own "long task" threshold): the page tests read
+// the longest one while training runs, to show that training never holds up the tab.
+state.longTasks = { count: 0, maxMs: 0 };
+state.resetLongTasks = () => Object.assign(state.longTasks, { count: 0, maxMs: 0 });
+try {
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      state.longTasks.count++;
+      state.longTasks.maxMs = Math.max(state.longTasks.maxMs, Math.round(e.duration));
+    }
+  }).observe({ type: 'longtask' });
+} catch {
+  state.longTasks = null; // not measurable in this browser (Firefox, Safari)
+}
+
 function show(kind, text) {
   status.className = `status ${kind}`;
   status.textContent = text;
@@ -25,15 +40,20 @@ function missingWebGpu() {
     : 'this page is not a secure context (serve it from https:// or http://localhost)';
 }
 
-// What the browser itself says about the adapter (wgpu does not carry vendor and architecture over).
-async function browserAdapterInfo() {
+// What the browser itself says about the adapter (wgpu does not carry vendor and architecture
+// over), and whether it is a CPU emulation of a GPU (SwiftShader, llvmpipe, WARP): there the
+// fast CPU path trains faster than WGSL kernels on the emulation.
+async function browserAdapter() {
   try {
-    const info = (await navigator.gpu.requestAdapter())?.info ?? {};
-    return [info.vendor, info.architecture, info.description].filter(Boolean).join(' / ');
+    const adapter = await navigator.gpu.requestAdapter();
+    const info = adapter?.info ?? {};
+    const text = [info.vendor, info.architecture, info.description].filter(Boolean).join(' / ');
+    return { text, fallback: Boolean(info.isFallbackAdapter ?? adapter?.isFallbackAdapter), found: Boolean(adapter) };
   } catch {
-    return '';
+    return { text: '', fallback: false, found: false };
   }
 }
+const EMULATION = /swiftshader|llvmpipe|lavapipe|softpipe|\bwarp\b|basic render/i;
 
 function fillReport(report) {
   const table = document.getElementById('report');
@@ -63,24 +83,35 @@ async function main() {
     try {
       gpu = await wasm.WebGpu.open();
     } catch (e) {
-      why = e.message ?? String(e);
+      console.warn('WebGPU could not be opened:', e);
+      // wgpu's own message lists the native backends it was built without: not for users.
+      why = (await browserAdapter()).found
+        ? `the browser's GPU adapter refused a device (${e.message ?? e})`
+        : 'the browser offers WebGPU but no adapter (it is switched off, or this GPU or driver is blocklisted)';
     }
   }
+  let adapter = null;
   if (gpu) {
     const report = gpu.report();
-    const vendor = await browserAdapterInfo();
-    show('ok', `WebGPU: ${[vendor, report.split('\n')[0].replace(/^adapter: /, '')].filter(Boolean).join(' — ')}`);
+    const browser = await browserAdapter();
+    const name = /^name: (.*)$/m.exec(report)?.[1];
+    const shown = name && !name.startsWith('(') ? name : browser.text || 'an unnamed adapter';
+    const cpu = /^device type: Cpu$/m.test(report);
+    adapter = { name: shown, emulated: browser.fallback || cpu || EMULATION.test(`${shown} ${browser.text}`) };
+    const kind = adapter.emulated ? 'a CPU emulation of a GPU' : /^device type: (.*)$/m.exec(report)?.[1] ?? '';
+    show('ok', `WebGPU: ${shown}${kind ? ` (${kind})` : ''}`);
     fillReport(report);
     watchGpuErrors(gpu, state);
     state.webgpu = 'ok';
   } else {
-    show('error', `WebGPU is not available: ${why}. The samples below are drawn on the CPU instead; training needs WebGPU.`);
+    show('error', `WebGPU is not available: ${why}. The samples below are drawn, and models trained, on the CPU instead (WebAssembly).`);
     state.webgpu = 'unavailable';
   }
+  state.adapter = adapter;
   document.body.dataset.webgpu = state.webgpu;
 
-  startGallery(wasm, gpu, state);
-  if (gpu) startTraining(wasm, gpu, state);
+  startGallery(wasm, gpu, adapter, state);
+  startTraining(wasm, gpu, adapter, state);
 }
 
 main().catch((e) => {

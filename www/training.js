@@ -1,19 +1,22 @@
 // The training panel: data (bundled MNIST, or the user's folder), the model controls, the
-// loop that queues steps on the GPU without blocking the tab, live grids and chart,
-// checkpoints to and from files, and the automatic save in browser storage.
+// backend (WebGPU, or the fast CPU path in a worker), the loop that runs steps without
+// blocking the tab, live grids and chart, checkpoints to and from files, and the automatic
+// save in browser storage.
 
 import { Chart } from './chart.js';
 import { putSquare, downloadBlob } from './canvas.js';
 import { loadMnist, filesFromInput, filesFromDrop, decodeFiles, datasetName, BUDGET_BYTES } from './data.js';
 import { putSave, allSaves } from './storage.js';
 import { watchGpuErrors } from './gpu-errors.js';
+import { CpuSession } from './cpu-session.js';
 
 const $ = (id) => document.getElementById(id);
 const AUTOSAVE_MS = 60_000;
 const TARGET_CALL_MS = 250; // queue about this much GPU work per call, then yield to the page
 const IDLE_TUNE_MS = 30_000; // the kernel tuning waits for the page to sit idle this long
 
-export function startTraining(wasm, firstGpu, state) {
+// `firstGpu` is the page's WebGpu (null without WebGPU); `adapter` is {name, emulated} for it.
+export function startTraining(wasm, firstGpu, adapter, state) {
   let gpu = firstGpu; // replaced when a lost device is reopened
   const form = $('controls');
   const chart = new Chart($('chart'));
@@ -71,6 +74,7 @@ export function startTraining(wasm, firstGpu, state) {
   };
   // Makes `data` (MNIST at size x size) the training data, and says so.
   const adoptMnist = (data, size) => {
+    $('grey-proposal').hidden = true;
     S.data = data;
     S.source = { kind: 'mnist' };
     showData(`MNIST: ${data.len()} images of 28×28 padded to ${size}×${size}`, 1);
@@ -102,7 +106,8 @@ export function startTraining(wasm, firstGpu, state) {
     details.querySelector('ul').replaceChildren(
       ...result.skipped.map(({ path, reason }) => Object.assign(document.createElement('li'), { textContent: `${path}: ${reason}` })),
     );
-    T.data = { loaded: result.loaded, skipped: result.skipped.length, total: files.length, reasons: result.skipped, source: 'folder' };
+    T.data = { loaded: result.loaded, skipped: result.skipped.length, total: files.length, reasons: result.skipped, source: 'folder', grey: result.grey };
+    $('grey-proposal').hidden = !(result.grey && channels === 3);
     if (result.loaded === 0) {
       result.dataset.free();
       [T.refused, S.data, T.data] = [T.data, kept.data, kept.info];
@@ -140,7 +145,8 @@ export function startTraining(wasm, firstGpu, state) {
   // runs only once the page has sat idle for a while after a run; runs created afterwards (and
   // later visits) use it.
   const tuneWhenIdle = () => {
-    if (S.tuning || S.running || S.actions > 0 || S.runs.length === 0 || T.lost) return;
+    if (S.tuning || S.running || S.actions > 0 || T.lost) return;
+    if (!S.runs.some((r) => r.session.backend() === 'webgpu')) return;
     if (performance.now() - S.lastBusy < IDLE_TUNE_MS || gpu.is_tuned()) return;
     const before = T.message;
     say('Tuning the kernels for this GPU while the page is idle (once; new runs use them)…');
@@ -157,6 +163,11 @@ export function startTraining(wasm, firstGpu, state) {
   };
   setInterval(tuneWhenIdle, 5_000);
 
+  $('use-grey').onclick = guard(async () => {
+    field('channels').value = '1';
+    await stop();
+    await refreshData();
+  });
   $('train-mnist').onclick = guard(async () => {
     await stop();
     await useMnist();
@@ -190,6 +201,32 @@ export function startTraining(wasm, firstGpu, state) {
     }),
   );
 
+  // ---- the backend ---------------------------------------------------------------------------
+
+  // Where new runs train, and why. A CPU emulation of a GPU (SwiftShader, llvmpipe, WARP) runs
+  // the WGSL kernels several times slower than the fast CPU path runs the same step.
+  const backend = () => {
+    const asked = field('backend').value;
+    if (!gpu) return { use: 'cpu', why: 'this browser has no WebGPU' };
+    if (asked === 'webgpu') return { use: 'webgpu', why: 'chosen' };
+    if (asked === 'cpu') return { use: 'cpu', why: 'chosen' };
+    return adapter?.emulated
+      ? { use: 'cpu', why: `WebGPU here is ${adapter.name}, a CPU emulation: the CPU path is faster` }
+      : { use: 'webgpu', why: `WebGPU on ${adapter?.name ?? 'the GPU'}` };
+  };
+  const showBackend = () => {
+    const b = backend();
+    const where = b.use === 'cpu' ? 'the CPU (WebAssembly with SIMD, in a worker)' : 'WebGPU';
+    $('backend-why').textContent = `New runs train on ${where}: ${b.why}.`;
+  };
+  if (!gpu) {
+    field('backend').value = 'cpu';
+    field('backend').disabled = true;
+  }
+  field('backend').onchange = showBackend;
+  showBackend();
+  const createSession = (opts) => (backend().use === 'cpu' ? CpuSession.create(opts) : wasm.Session.create(gpu, opts));
+
   // ---- sessions and the loop -----------------------------------------------------------------
 
   const addRun = (session, label) => {
@@ -200,15 +237,16 @@ export function startTraining(wasm, firstGpu, state) {
     const canvas = document.createElement('canvas');
     canvas.className = 'grid';
     const caption = document.createElement('figcaption');
-    caption.textContent = `${label}: ${session.describe()}`;
+    caption.textContent = `${label}: ${session.describe()}, on ${session.backend() === 'cpu' ? 'the CPU' : 'WebGPU'}`;
     figure.append(canvas, caption);
     $('runs').append(figure);
     S.runs.push({ session, label, canvas, rows: 0 });
+    T.backend = session.backend();
   };
-  const createRuns = (opts) => {
+  const createRuns = async (opts) => {
     const kind = field('kind').value;
-    addRun(wasm.Session.create(gpu, `${opts} kind=${kind}`), kind === 'dcgan' ? 'DCGAN' : 'BasicGAN');
-    if (field('compare').checked && kind === 'dcgan') addRun(wasm.Session.create(gpu, `${opts} kind=basic`), 'BasicGAN');
+    addRun(await createSession(`${opts} kind=${kind}`), kind === 'dcgan' ? 'DCGAN' : 'BasicGAN');
+    if (field('compare').checked && kind === 'dcgan') addRun(await createSession(`${opts} kind=basic`), 'BasicGAN');
   };
   const drawGrids = async () => {
     for (const run of S.runs) putSquare(run.canvas, await exclusive(() => run.session.grid()));
@@ -234,7 +272,7 @@ export function startTraining(wasm, firstGpu, state) {
     if (!S.data) throw new Error('Pick the data first: MNIST, a folder or images.');
     if (S.runs.length === 0) {
       // Never waits for a tuning: the cached one, else the adapter class's default tiles.
-      createRuns(options());
+      await createRuns(options());
       await drawGrids();
     }
     S.running = true;
@@ -359,10 +397,10 @@ export function startTraining(wasm, firstGpu, state) {
       }
       data = await loadMnist(wasm, size);
     }
-    const session = wasm.Session.create(gpu, opts);
+    const session = await createSession(opts);
     let step;
     try {
-      step = session.load(bytes, data);
+      step = await session.load(bytes, data);
     } catch (e) {
       session.free();
       if (data !== S.data) data.free();
@@ -450,7 +488,7 @@ export function startTraining(wasm, firstGpu, state) {
       $('reconnect').hidden = false;
       buttons();
     }));
-  watch(gpu);
+  if (gpu) watch(gpu);
   state.debug = { loseGpu: () => gpu.destroy() };
   $('reconnect').onclick = guard(async () => {
     const fresh = await wasm.WebGpu.open();

@@ -23,6 +23,7 @@ pub mod net;
 pub mod pointwise;
 
 use crate::model::checkpoint::{self, CheckpointError, NetState, TrainState};
+use crate::model::weights::GeneratorWeights;
 use crate::model::{discriminator, generator, ModelConfig, NetSpec};
 use crate::reference::bce_with_logits;
 use crate::train::{init_params, zeros_like, METRICS};
@@ -121,6 +122,19 @@ impl FastGan {
         net::forward(&self.g, z.len() / cfg.z_dim, &self.g_params, &mut running, &cfg.bn, z.to_vec(), false).0
     }
 
+    /// G's images for `z` as G makes them in training (batchnorm with the statistics of each run
+    /// of `cfg.batch` vectors), leaving the running statistics as they were: [`Trainer::preview`](crate::train::Trainer::preview).
+    pub fn preview(&self, cfg: &ModelConfig, z: &[f32]) -> Vec<f32> {
+        let image_len = cfg.image_len();
+        let mut out = Vec::with_capacity(z.len() / cfg.z_dim * image_len);
+        for (run, n) in crate::model::latent::batches(z, cfg.z_dim, cfg.batch) {
+            let mut running = self.g_running.clone();
+            let images = net::forward(&self.g, cfg.batch, &self.g_params, &mut running, &cfg.bn, run, true).0;
+            out.extend_from_slice(&images[..n * image_len]);
+        }
+        out
+    }
+
     /// A checkpoint in memory with `cfg` as its configuration and `run` as the caller's run state.
     pub fn to_state(&self, cfg: &ModelConfig, run: Vec<(String, String)>) -> TrainState {
         let net = |params: &[Vec<f32>], m: &[Vec<f32>], v: &[Vec<f32>], running: &[Vec<f32>]| NetState {
@@ -170,4 +184,15 @@ impl FastGan {
         *self = FastGan::from_state(state);
         Ok(run)
     }
+}
+
+/// A generator file's images for `z` (any number of z_dim vectors), in inference mode: what
+/// [`GpuGenerator::generate`](crate::model::generate::GpuGenerator::generate) and the reference
+/// [`generate_cpu`](crate::model::generate::generate_cpu) draw, at sgemm speed (the page's
+/// pretrained grids without a GPU, or before its pipelines are compiled).
+pub fn generate(weights: &GeneratorWeights, z: &[f32]) -> Vec<f32> {
+    let cfg = &weights.config;
+    assert_eq!(z.len() % cfg.z_dim, 0, "z holds whole vectors");
+    let mut running = weights.running.clone(); // an inference pass only reads them
+    net::forward(&generator(cfg), z.len() / cfg.z_dim, &weights.params, &mut running, &cfg.bn, z.to_vec(), false).0
 }

@@ -31,7 +31,7 @@ impl View {
     /// The `len` values starting `start` values into this view; `start` must keep the offset aligned.
     pub fn slice(&self, start: usize, len: usize) -> View {
         let offset = self.offset + start as u64 * 4;
-        assert!(offset % ALIGN == 0, "a view must start at a {ALIGN}-byte boundary");
+        assert!(offset.is_multiple_of(ALIGN), "a view must start at a {ALIGN}-byte boundary");
         assert!(start + len <= self.len, "slice past the end of the view");
         View { buffer: self.buffer.clone(), offset, len }
     }

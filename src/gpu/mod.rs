@@ -127,7 +127,7 @@ impl Gpu {
 
     /// Fails with the limit's name when `bytes` cannot be bound as one storage buffer.
     pub fn check_binding(&self, what: &str, bytes: u64) -> Result<(), GpuError> {
-        let max = self.limits.max_storage_buffer_binding_size as u64;
+        let max = self.limits.max_storage_buffer_binding_size;
         if bytes > max {
             return Err(GpuError::Limit(format!(
                 "{what} needs {bytes} bytes in one storage binding; maxStorageBufferBindingSize is {max}"

@@ -96,7 +96,7 @@ impl ModelConfig {
                 return Err(format!("{name} must be positive"));
             }
         }
-        if self.kind == Kind::Dcgan && self.ngf % 2 != 0 {
+        if self.kind == Kind::Dcgan && !self.ngf.is_multiple_of(2) {
             return Err(format!("ngf {} must be even", self.ngf));
         }
         Ok(())

@@ -2,7 +2,7 @@
 //! CPU reference where there is no WebGPU; and laying images out as an RGBA grid for a canvas.
 
 use super::weights::GeneratorWeights;
-use super::{cpu, generator, Network};
+use super::{cpu, generator, latent, Network};
 use crate::gpu::{Gpu, GpuError, Tuning};
 
 /// G built on the GPU for `batch` latent vectors at a time, in inference mode.
@@ -45,6 +45,34 @@ pub async fn generate_with(gpu: &Gpu, g: &Network, z: &[f32]) -> Result<Vec<f32>
         crate::ops::submit(gpu, "generate", |pass| g.forward(pass, false));
         let images = gpu.read(g.output()).await?;
         out.extend_from_slice(&images[..chunk.len() / dim * image_len]);
+    }
+    Ok(out)
+}
+
+/// What generator network `g` (built for `g.batch` latent vectors) makes of `z` in training:
+/// batchnorm with the statistics of each run of `g.batch` vectors, as D sees G's images. The
+/// running statistics are left as they were (saved and restored around each run). A trainer's
+/// live grid uses it: early in training the running statistics still hold their initial values
+/// (mean 0, variance 1) while G's activations are far smaller, so an inference pass draws flat
+/// grey squares for the first few dozen steps.
+pub async fn preview_with(gpu: &Gpu, g: &Network, z: &[f32]) -> Result<Vec<f32>, GpuError> {
+    let (dim, image_len, batch) = (g.spec.input_len, g.spec.output_len(), g.batch);
+    let running = &g.running.whole;
+    let kept = gpu.zeros("running stats kept", running.len);
+    let mut out = Vec::with_capacity(z.len() / dim * image_len);
+    for (run, n) in latent::batches(z, dim, batch) {
+        gpu.write(&g.input, &run);
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(&running.buffer, running.offset, &kept.buffer, 0, running.bytes());
+        {
+            let mut pass = encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("preview"), timestamp_writes: None });
+            g.forward(&mut pass, true);
+        }
+        encoder.copy_buffer_to_buffer(&kept.buffer, 0, &running.buffer, running.offset, running.bytes());
+        gpu.queue.submit([encoder.finish()]);
+        let images = gpu.read(g.output()).await?;
+        out.extend_from_slice(&images[..n * image_len]);
     }
     Ok(out)
 }

@@ -23,9 +23,28 @@ pub fn slerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
     a.iter().zip(b).map(|(x, y)| (wa * *x as f64 + wb * *y as f64) as f32).collect()
 }
 
+/// `z` in runs of `batch` vectors of `dim`, each with how many of its vectors are `z`'s own. A
+/// short last run is filled up with its own vectors again, not zeros: drawn with batch
+/// statistics, zeros would skew them.
+pub fn batches(z: &[f32], dim: usize, batch: usize) -> impl Iterator<Item = (Vec<f32>, usize)> + '_ {
+    z.chunks(batch * dim).map(move |chunk| {
+        let run: Vec<f32> = chunk.iter().copied().cycle().take(batch * dim).collect();
+        (run, chunk.len() / dim)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_fill_a_short_run_with_its_own_vectors() {
+        let z: Vec<f32> = (0..5 * 2).map(|i| i as f32).collect(); // 5 vectors of 2
+        let runs: Vec<_> = batches(&z, 2, 3).collect();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0], (z[..6].to_vec(), 3));
+        assert_eq!(runs[1], (vec![6.0, 7.0, 8.0, 9.0, 6.0, 7.0], 2));
+    }
 
     #[test]
     fn slerp_hits_its_ends_and_keeps_the_norm() {

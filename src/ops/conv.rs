@@ -200,7 +200,7 @@ pub fn geometry_consts(k: u32, s: u32, [nu, nv]: [u32; 2], row_steps: u32, tn: u
 /// conv_weight_grad's output pixels per reduction iteration: the largest of 4, 2, 1 dividing
 /// the output width.
 fn row_steps(g: &Conv2d) -> usize {
-    [4, 2, 1].into_iter().find(|d| g.w_out() % d == 0).unwrap_or(1)
+    [4, 2, 1].into_iter().find(|&d| g.w_out().is_multiple_of(d)).unwrap_or(1)
 }
 
 /// Kernel taps that meet the pixels of stride phase `r` along one axis (kh = r + s*u).
@@ -519,7 +519,7 @@ fn weight_grad(
     let [gx, gy] = grid(gpu, entry, g.c_in * g.kernel * g.kernel, g.c_out, tiles)?;
     let tiles_count = (gx * gy) as usize;
     let max_by_memory =
-        (MAX_PARTIAL_BYTES.min(gpu.limits.max_storage_buffer_binding_size as u64) / (out_len as u64 * 4)) as usize;
+        (MAX_PARTIAL_BYTES.min(gpu.limits.max_storage_buffer_binding_size) / (out_len as u64 * 4)) as usize;
     let wanted = workgroups_wanted(gpu).div_ceil(tiles_count);
     let splits = wanted.min(total / MIN_SPLIT_LEN).min(max_by_memory).max(1);
     // Whole iterations of ROW_STEPS pixels per split (the total is made of them).

@@ -261,18 +261,12 @@ fn report(gpu: &Gpu) -> String {
 #[wasm_bindgen]
 pub async fn bench_train_step(options: String, reps: u32) -> Result<JsValue, JsValue> {
     use crate::bench::now_ms;
-    if reps == 0 {
-        return Err(js_error("reps must be at least 1"));
-    }
-    let cfg = crate::model::ModelConfig::mnist().with_options(&options).map_err(js_error)?;
+    let (cfg, real, z) = bench_inputs(&options, reps)?;
     let gpu = Gpu::new().await.map_err(js_error)?;
     tune(&gpu, &mut LocalStorage, &Tuning::candidates(&gpu.info), &mut |line| web_sys::console::log_1(&line.into()))
         .await
         .map_err(js_error)?;
     let mut trainer = crate::train::Trainer::new(&gpu, &cfg, &gpu.tuning()).map_err(js_error)?;
-    let mut rng = crate::rng::Rng::new(1);
-    let real: Vec<u8> = (0..cfg.batch * cfg.image_len()).map(|_| rng.below(256) as u8).collect();
-    let z = crate::model::latent::normal_z(&mut rng, cfg.batch, cfg.z_dim);
     let t0 = now_ms();
     trainer.step(&gpu, &real, &z);
     gpu.finish().await.map_err(js_error)?;
@@ -285,22 +279,72 @@ pub async fn bench_train_step(options: String, reps: u32) -> Result<JsValue, JsV
     let ms = (now_ms() - t0) / reps as f64;
 
     let metrics = gpu.read(&trainer.metrics).await.map_err(js_error)?;
-    let (g0, d0) = crate::train::init_params(&cfg);
+    let g = trainer.g.params.read(&gpu).await.map_err(js_error)?;
+    let d = trainer.d.params.read(&gpu).await.map_err(js_error)?;
+    let timing = StepTiming { adapter: gpu.adapter_summary(), warmup_ms, ms };
+    step_result(&cfg, timing, &metrics, &g, &d)
+}
+
+/// [`bench_train_step`] on the fast CPU path ([`crate::fast`], wasm SIMD, this thread): the
+/// page's backend where WebGPU is missing or a CPU emulation. Same inputs, same result fields
+/// (`adapter` names the CPU path).
+#[wasm_bindgen]
+pub fn bench_train_step_cpu(options: String, reps: u32) -> Result<JsValue, JsValue> {
+    use crate::bench::now_ms;
+    let (cfg, real, z) = bench_inputs(&options, reps)?;
+    let mut gan = crate::fast::FastGan::new(&cfg);
+    let t0 = now_ms();
+    gan.step(&cfg, &real, &z);
+    let warmup_ms = now_ms() - t0;
+    let t0 = now_ms();
+    let mut metrics = [0.0; crate::train::METRICS];
+    for _ in 0..reps {
+        metrics = gan.step(&cfg, &real, &z);
+    }
+    let ms = (now_ms() - t0) / reps as f64;
+    let adapter = "the fast CPU path in wasm (simd128, one thread)".to_string();
+    step_result(&cfg, StepTiming { adapter, warmup_ms, ms }, &metrics, &gan.g_params, &gan.d_params)
+}
+
+/// The config, random real bytes and one z for [`bench_train_step`] and its CPU twin.
+fn bench_inputs(options: &str, reps: u32) -> Result<(crate::model::ModelConfig, Vec<u8>, Vec<f32>), JsValue> {
+    if reps == 0 {
+        return Err(js_error("reps must be at least 1"));
+    }
+    let cfg = crate::model::ModelConfig::mnist().with_options(options).map_err(js_error)?;
+    let mut rng = crate::rng::Rng::new(1);
+    let real: Vec<u8> = (0..cfg.batch * cfg.image_len()).map(|_| rng.below(256) as u8).collect();
+    let z = crate::model::latent::normal_z(&mut rng, cfg.batch, cfg.z_dim);
+    Ok((cfg, real, z))
+}
+
+struct StepTiming {
+    adapter: String,
+    warmup_ms: f64,
+    ms: f64,
+}
+
+/// The object [`bench_train_step`] returns, from the weights after the timed steps.
+fn step_result(
+    cfg: &crate::model::ModelConfig,
+    t: StepTiming,
+    metrics: &[f32],
+    g: &[Vec<f32>],
+    d: &[Vec<f32>],
+) -> Result<JsValue, JsValue> {
+    let (g0, d0) = crate::train::init_params(cfg);
     let max_change = |now: &[Vec<f32>], then: &[Vec<f32>]| {
         now.iter().flatten().zip(then.iter().flatten()).fold(0f32, |m, (a, b)| m.max((a - b).abs()))
     };
-    let g_change = max_change(&trainer.g.params.read(&gpu).await.map_err(js_error)?, &g0);
-    let d_change = max_change(&trainer.d.params.read(&gpu).await.map_err(js_error)?, &d0);
-
     let out = js_sys::Object::new();
     let set = |key: &str, value: JsValue| js_sys::Reflect::set(&out, &key.into(), &value).map(|_| ());
     set("config", cfg.to_string().into())?;
-    set("adapter", gpu.adapter_summary().into())?;
-    set("warmupMs", warmup_ms.into())?;
-    set("ms", ms.into())?;
-    set("gflops", (crate::train::step_flops(&cfg) / ms / 1e6).into())?;
-    set("metrics", js_sys::Float32Array::from(&metrics[..]).into())?;
-    set("gChange", g_change.into())?;
-    set("dChange", d_change.into())?;
+    set("adapter", t.adapter.into())?;
+    set("warmupMs", t.warmup_ms.into())?;
+    set("ms", t.ms.into())?;
+    set("gflops", (crate::train::step_flops(cfg) / t.ms / 1e6).into())?;
+    set("metrics", js_sys::Float32Array::from(metrics).into())?;
+    set("gChange", max_change(g, &g0).into())?;
+    set("dChange", max_change(d, &d0).into())?;
     Ok(out.into())
 }

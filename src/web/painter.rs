@@ -1,13 +1,13 @@
 //! Sampling from shipped generator weights in the page: an 8x8 grid per seed and a walk
-//! between two of its images. On the GPU when there is one, else on the CPU reference compiled
-//! to wasm (the same generator, only slower).
+//! between two of its images. On the GPU, or on the fast CPU path compiled to wasm (sgemm with
+//! SIMD: the same generator, and no pipelines to compile).
 
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 use super::{js_error, WebGpu};
 use crate::gpu::{Gpu, Tuning};
-use crate::model::generate::{generate_cpu, grid_rgba, GpuGenerator};
+use crate::model::generate::{grid_rgba, GpuGenerator};
 use crate::model::latent::{normal_z, slerp};
 use crate::model::weights::GeneratorWeights;
 use crate::rng::Rng;
@@ -42,7 +42,8 @@ impl Painter {
         Ok(Painter { weights: Rc::new(weights), engine: Engine::Gpu(g, Rc::new(generator)) })
     }
 
-    /// The same weights drawn on the CPU (no WebGPU).
+    /// The same weights drawn on the CPU (no WebGPU, a CPU emulation of one, or while the GPU's
+    /// pipelines are still compiling).
     pub fn on_cpu(bytes: &[u8]) -> Result<Painter, JsValue> {
         let weights = GeneratorWeights::from_bytes(bytes).map_err(js_error)?;
         Ok(Painter { weights: Rc::new(weights), engine: Engine::Cpu })
@@ -101,7 +102,7 @@ impl Painter {
         wasm_bindgen_futures::future_to_promise(async move {
             let images = match engine {
                 Some((gpu, g)) => g.generate(&gpu, &z).await.map_err(js_error)?,
-                None => generate_cpu(&weights, &z),
+                None => crate::fast::generate(&weights, &z),
             };
             let cfg = &weights.config;
             let (_, _, rgba) = grid_rgba(&images, cfg.channels, cfg.image_size, cols, gap);

@@ -1,9 +1,15 @@
 //! Training in the page: a dataset the page fills (MNIST from the bundled files, or pixels it
 //! decoded from the user's images) and a training session over it.
 //!
-//! The page drives the loop: `train(data, k)` queues k steps and resolves once the GPU has run
-//! them, so the tab's thread is free while the GPU works and never more than k steps are
-//! queued. Nothing is read back inside a step; metrics arrive through a ring of staging buffers.
+//! A session trains on one of two backends: the WGSL kernels on WebGPU, or the fast CPU path
+//! ([`crate::fast`], sgemm with wasm SIMD) where there is no WebGPU or it is a CPU emulation.
+//! Both take the same batches and z in the same order and write the same checkpoints.
+//!
+//! The page drives the loop: `train(data, k)` runs k steps. On WebGPU it queues them and
+//! resolves once the GPU has run them, so the thread is free while the GPU works; nothing is
+//! read back inside a step, metrics arrive through a ring of staging buffers. On the CPU the
+//! call computes them before it returns: the page runs such sessions in a worker
+//! (`www/cpu-worker.js`) so the tab never waits on them.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -11,11 +17,12 @@ use wasm_bindgen::prelude::*;
 
 use super::{js_error, WebGpu};
 use crate::data::{mnist_pool, read_idx_images, ImagePool};
+use crate::fast::{self, FastGan};
 use crate::gpu::Gpu;
 use crate::metrics::digits::{digit_report, CONFIDENT};
 use crate::metrics::swd::{swd, Images, SwdConfig};
 use crate::model::checkpoint::{from_bytes, read_config};
-use crate::model::classifier::{Classifier, ClassifierWeights, CLASSES, SIZE};
+use crate::model::classifier::{classifier_spec, Classifier, ClassifierWeights, CLASSES, SIZE};
 use crate::model::generate::grid_rgba;
 use crate::model::latent::normal_z;
 use crate::model::ModelConfig;
@@ -46,6 +53,26 @@ impl Dataset {
     pub fn mnist(bytes: &[u8], size: usize) -> Result<Dataset, JsValue> {
         let images = read_idx_images(bytes).map_err(js_error)?;
         Ok(Dataset { pool: mnist_pool(&images, size).map_err(js_error)? })
+    }
+
+    /// A dataset of `size`x`size` images with `channels` channels from their pixels, NCHW u8 one
+    /// image after another (what [`Dataset::pixels`] returns: how the page hands data to a worker).
+    pub fn from_pixels(size: usize, channels: usize, pixels: &[u8]) -> Result<Dataset, JsValue> {
+        let mut data = Dataset::new(size, channels, pixels.len() as f64)?;
+        let len = data.pool.image_len();
+        if !pixels.len().is_multiple_of(len) {
+            return Err(js_error(format!("{} bytes are not whole {channels}x{size}x{size} images", pixels.len())));
+        }
+        data.pool.reserve(pixels.len() / len);
+        for image in pixels.chunks(len) {
+            data.pool.push(image);
+        }
+        Ok(data)
+    }
+
+    /// Every image's pixels, NCHW u8 one image after another.
+    pub fn pixels(&self) -> js_sys::Uint8Array {
+        js_sys::Uint8Array::from(self.pool.pixels())
     }
 
     /// Appends one decoded image (RGBA, already cropped and resized to `size`x`size`); false when
@@ -89,21 +116,52 @@ impl Dataset {
     }
 }
 
+/// Where the steps run.
+enum Engine {
+    Gpu { gpu: Rc<Gpu>, trainer: Box<Trainer>, ring: MetricsRing },
+    Cpu { gan: FastGan },
+}
+
 struct Inner {
-    trainer: Trainer,
+    engine: Engine,
     /// Data order and noise; made on the first step over a dataset (or by a checkpoint).
     run: Option<RunState>,
-    ring: MetricsRing,
     real: Vec<u8>,
     /// Collected metrics, rows of [step, METRICS values].
     history: Vec<f32>,
 }
 
-/// One model being trained: a DCGAN or BasicGAN with its optimiser state on the GPU.
+impl Inner {
+    fn step(&self) -> u32 {
+        match &self.engine {
+            Engine::Gpu { trainer, .. } => trainer.step,
+            Engine::Cpu { gan } => gan.step,
+        }
+    }
+
+    /// G's images for `z` as G makes them in training (batch statistics; running ones untouched).
+    async fn preview(&self, cfg: &ModelConfig, z: &[f32]) -> Result<Vec<f32>, JsValue> {
+        match &self.engine {
+            Engine::Gpu { gpu, trainer, .. } => trainer.preview(gpu, z).await.map_err(js_error),
+            Engine::Cpu { gan } => Ok(gan.preview(cfg, z)),
+        }
+    }
+
+    /// G's images for `z` in inference mode (running statistics).
+    async fn generate(&self, cfg: &ModelConfig, z: &[f32]) -> Result<Vec<f32>, JsValue> {
+        match &self.engine {
+            Engine::Gpu { gpu, trainer, .. } => trainer.generate(gpu, z).await.map_err(js_error),
+            Engine::Cpu { gan } => Ok(gan.sample(cfg, z)),
+        }
+    }
+}
+
+/// One model being trained: a DCGAN or BasicGAN with its optimiser state, on WebGPU or on the CPU.
 #[wasm_bindgen]
 pub struct Session {
-    gpu: Rc<Gpu>,
     cfg: ModelConfig,
+    /// The engine's name, readable while a call holds `inner`.
+    backend: &'static str,
     inner: Rc<RefCell<Inner>>,
 }
 
@@ -112,13 +170,26 @@ const ROW: usize = 1 + METRICS;
 
 #[wasm_bindgen]
 impl Session {
-    /// A fresh model: MNIST's defaults changed by `options` (see [`ModelConfig::with_options`]).
+    /// A fresh model on WebGPU: MNIST's defaults changed by `options` (see
+    /// [`ModelConfig::with_options`]).
     pub fn create(gpu: &WebGpu, options: &str) -> Result<Session, JsValue> {
         let cfg = ModelConfig::mnist().with_options(options).map_err(js_error)?;
         let g = gpu.gpu.clone();
-        let trainer = Trainer::new(&g, &cfg, &g.tuning()).map_err(js_error)?;
-        let inner = Inner { trainer, run: None, ring: MetricsRing::new(&g, 8), real: Vec::new(), history: Vec::new() };
-        Ok(Session { gpu: g, cfg, inner: Rc::new(RefCell::new(inner)) })
+        let trainer = Box::new(Trainer::new(&g, &cfg, &g.tuning()).map_err(js_error)?);
+        let ring = MetricsRing::new(&g, 8);
+        Ok(Session::with_engine(cfg, Engine::Gpu { gpu: g, trainer, ring }))
+    }
+
+    /// The same fresh model (the same initial weights) on the fast CPU path.
+    pub fn create_cpu(options: &str) -> Result<Session, JsValue> {
+        let cfg = ModelConfig::mnist().with_options(options).map_err(js_error)?;
+        let gan = FastGan::new(&cfg);
+        Ok(Session::with_engine(cfg, Engine::Cpu { gan }))
+    }
+
+    /// "webgpu" or "cpu".
+    pub fn backend(&self) -> String {
+        self.backend.into()
     }
 
     /// The options of the model a checkpoint file holds (to create a session that can load it).
@@ -155,7 +226,7 @@ impl Session {
 
     /// Steps taken.
     pub fn step(&self) -> Result<u32, JsValue> {
-        Ok(self.inner.try_borrow().map_err(busy)?.trainer.step)
+        Ok(self.inner.try_borrow().map_err(busy)?.step())
     }
 
     /// Epochs done over the current dataset, with the fraction of the current one.
@@ -163,8 +234,9 @@ impl Session {
         Ok(self.inner.try_borrow().map_err(busy)?.run.as_ref().map_or(0.0, |r| r.sampler.epochs()))
     }
 
-    /// Queues `steps` training steps on `data`; the promise resolves (to the step count) when the
-    /// GPU has run them.
+    /// Runs `steps` training steps on `data`; the promise resolves (to the step count) when they
+    /// are done: on WebGPU the steps are queued and it resolves once the GPU has run them; on the
+    /// CPU they are computed before this returns.
     pub fn train(&self, data: &Dataset, steps: u32) -> Result<js_sys::Promise, JsValue> {
         let pool = &data.pool;
         if (pool.size, pool.channels) != (self.cfg.image_size, self.cfg.channels) {
@@ -176,29 +248,44 @@ impl Session {
         if pool.is_empty() {
             return Err(js_error("there are no images to train on"));
         }
-        {
+        let gpu = {
             let mut inner = self.inner.try_borrow_mut().map_err(busy)?;
-            let inner = &mut *inner;
-            if inner.run.as_ref().is_none_or(|r| r.sampler.len() != pool.len()) {
-                inner.run = Some(RunState::new(&self.cfg, pool.len()));
+            let Inner { engine, run, real, history } = &mut *inner;
+            if run.as_ref().is_none_or(|r| r.sampler.len() != pool.len()) {
+                *run = Some(RunState::new(&self.cfg, pool.len()));
             }
-            let run = inner.run.as_mut().unwrap();
+            let run = run.as_mut().unwrap();
             for _ in 0..steps {
-                let z = run.next(&self.cfg, pool, &mut inner.real);
-                inner.trainer.step(&self.gpu, &inner.real, &z);
-                inner.ring.record(&self.gpu, &inner.trainer);
+                let z = run.next(&self.cfg, pool, real);
+                match engine {
+                    Engine::Gpu { gpu, trainer, ring } => {
+                        trainer.step(gpu, real, &z);
+                        ring.record(gpu, trainer);
+                    }
+                    Engine::Cpu { gan } => {
+                        let m = gan.step(&self.cfg, real, &z);
+                        history.push(gan.step as f32);
+                        history.extend_from_slice(&m);
+                    }
+                }
             }
-        }
-        let (gpu, inner) = (self.gpu.clone(), self.inner.clone());
+            match engine {
+                Engine::Gpu { gpu, .. } => gpu.clone(),
+                Engine::Cpu { gan } => return Ok(js_sys::Promise::resolve(&JsValue::from(gan.step))),
+            }
+        };
+        let inner = self.inner.clone();
         Ok(wasm_bindgen_futures::future_to_promise(async move {
             gpu.finish().await.map_err(js_error)?;
             let mut inner = inner.try_borrow_mut().map_err(busy)?;
-            let inner = &mut *inner;
-            for (step, m) in inner.ring.collect(&gpu).map_err(js_error)? {
-                inner.history.push(step as f32);
-                inner.history.extend_from_slice(&m);
+            let Inner { engine: Engine::Gpu { gpu, trainer, ring }, history, .. } = &mut *inner else {
+                unreachable!("a session keeps its backend")
+            };
+            for (step, m) in ring.collect(gpu).map_err(js_error)? {
+                history.push(step as f32);
+                history.extend_from_slice(&m);
             }
-            Ok(inner.trainer.step.into())
+            Ok(trainer.step.into())
         }))
     }
 
@@ -211,15 +298,17 @@ impl Session {
     }
 
     /// The 8x8 grid of G's images for the session's fixed z (the same 64 draws every time, so
-    /// successive grids show learning): RGBA pixels of a square picture.
+    /// successive grids show learning), as G makes them in training: with batch statistics, so
+    /// that the first steps show more than the flat grey an inference pass draws while the
+    /// running statistics catch up. RGBA pixels of a square picture.
     // The session stays borrowed across the awaits: the page serialises its calls, and a second
     // caller gets "busy" instead of a half-updated model.
     #[allow(clippy::await_holding_refcell_ref)]
     pub fn grid(&self) -> js_sys::Promise {
-        let (gpu, inner, cfg) = (self.gpu.clone(), self.inner.clone(), self.cfg.clone());
+        let (inner, cfg) = (self.inner.clone(), self.cfg.clone());
         wasm_bindgen_futures::future_to_promise(async move {
             let inner = inner.try_borrow().map_err(busy)?;
-            let images = inner.trainer.generate(&gpu, &grid_z(&cfg, 64)).await.map_err(js_error)?;
+            let images = inner.preview(&cfg, &grid_z(&cfg, 64)).await?;
             let (_, _, rgba) = grid_rgba(&images, cfg.channels, cfg.image_size, 8, 2);
             Ok(js_sys::Uint8ClampedArray::from(&rgba[..]).into())
         })
@@ -236,7 +325,7 @@ impl Session {
         } else {
             Some(ClassifierWeights::from_bytes(classifier).map_err(js_error)?)
         };
-        let (gpu, inner, cfg) = (self.gpu.clone(), self.inner.clone(), self.cfg.clone());
+        let (inner, cfg) = (self.inner.clone(), self.cfg.clone());
         let pool = &data.pool;
         let n = count.clamp(16, pool.len().max(16));
         let real: Vec<u8> = (0..n.min(pool.len())).flat_map(|i| pool.image(i * pool.len() / n).to_vec()).collect();
@@ -245,13 +334,18 @@ impl Session {
             let real = Images::from_u8(&real, channels, size).map_err(js_error)?;
             let z = normal_z(&mut Rng::new(cfg.seed ^ 0x5c0e), real.len(), cfg.z_dim);
             let inner = inner.try_borrow().map_err(busy)?;
-            let images = inner.trainer.generate(&gpu, &z).await.map_err(js_error)?;
+            let images = inner.generate(&cfg, &z).await?;
             let fake = Images::new(images, cfg.channels, cfg.image_size).map_err(js_error)?;
             let report = swd(&real, &fake, &SwdConfig::default()).map_err(js_error)?;
             let mut line = format!("{report} ({} vs {} images)", real.len(), fake.len());
             if let Some(weights) = judge {
-                let c = Classifier::new(&gpu, &weights, 64, &gpu.tuning(), &cfg.adam).map_err(js_error)?;
-                let logits = c.logits(&gpu, fake.data()).await.map_err(js_error)?;
+                let logits = match &inner.engine {
+                    Engine::Gpu { gpu, .. } => {
+                        let c = Classifier::new(gpu, &weights, 64, &gpu.tuning(), &cfg.adam).map_err(js_error)?;
+                        c.logits(gpu, fake.data()).await.map_err(js_error)?
+                    }
+                    Engine::Cpu { .. } => classify_cpu(&weights, fake.data(), &cfg),
+                };
                 let digits = digit_report(&softmax(&logits, CLASSES), CLASSES, CONFIDENT).map_err(js_error)?;
                 line += &format!("; digits: {digits}");
             }
@@ -263,11 +357,14 @@ impl Session {
     /// the bytes of a safetensors file the CLI reads too.
     #[allow(clippy::await_holding_refcell_ref)] // as in `grid`
     pub fn save(&self) -> js_sys::Promise {
-        let (gpu, inner) = (self.gpu.clone(), self.inner.clone());
+        let (inner, cfg) = (self.inner.clone(), self.cfg.clone());
         wasm_bindgen_futures::future_to_promise(async move {
             let inner = inner.try_borrow().map_err(busy)?;
             let run = inner.run.as_ref().map(RunState::to_pairs).unwrap_or_default();
-            let bytes = inner.trainer.save(&gpu, run).await.map_err(js_error)?;
+            let bytes = match &inner.engine {
+                Engine::Gpu { gpu, trainer, .. } => trainer.save(gpu, run).await.map_err(js_error)?,
+                Engine::Cpu { gan } => gan.save(&cfg, run),
+            };
             Ok(js_sys::Uint8Array::from(&bytes[..]).into())
         })
     }
@@ -282,11 +379,36 @@ impl Session {
             Some(RunState::from_pairs(&state.run, data.pool.len()).map_err(js_error)?)
         };
         let mut inner = self.inner.try_borrow_mut().map_err(busy)?;
-        inner.trainer.load(&self.gpu, bytes).map_err(js_error)?;
+        match &mut inner.engine {
+            Engine::Gpu { gpu, trainer, .. } => {
+                trainer.load(gpu, bytes).map_err(js_error)?;
+            }
+            Engine::Cpu { gan } => *gan = FastGan::from_state(state),
+        }
         inner.run = run;
         inner.history.clear();
-        Ok(inner.trainer.step)
+        Ok(inner.step())
     }
+}
+
+impl Session {
+    fn with_engine(cfg: ModelConfig, engine: Engine) -> Session {
+        let backend = match engine {
+            Engine::Gpu { .. } => "webgpu",
+            Engine::Cpu { .. } => "cpu",
+        };
+        let inner = Inner { engine, run: None, real: Vec::new(), history: Vec::new() };
+        Session { cfg, backend, inner: Rc::new(RefCell::new(inner)) }
+    }
+}
+
+/// The MNIST classifier's logits for `images` (NCHW, [-1, 1], 32x32 grey) on the fast CPU path,
+/// in inference mode: what [`Classifier::logits`] computes on the GPU.
+fn classify_cpu(weights: &ClassifierWeights, images: &[f32], cfg: &ModelConfig) -> Vec<f32> {
+    let spec = classifier_spec(weights.width);
+    let mut running = weights.running.clone(); // an inference pass only reads them
+    let n = images.len() / (SIZE * SIZE);
+    fast::net::forward(&spec, n, &weights.params, &mut running, &cfg.bn, images.to_vec(), false).0
 }
 
 fn busy(_: impl std::fmt::Debug) -> JsValue {

@@ -8,6 +8,7 @@ pub mod batchnorm;
 pub mod conv;
 pub mod linear;
 pub mod pointwise;
+pub mod steps;
 
 /// The one tolerance table: |got - want| <= abs + rel * |want| for every element.
 /// f32 sums of up to a few thousand products, in whatever order the kernel chose, against the

@@ -23,7 +23,9 @@ import base64, functools, json, os, struct, tempfile, time, traceback, zlib
 
 from web import Browser, Fail, QuietWww, serve_in_background
 
-SMALL = {"ngf": 8, "ndf": 8, "batch": 16, "every": 2}
+# Small models; on WebGPU unless a test says otherwise (here "auto" picks the CPU: the adapter is
+# SwiftShader, a CPU emulation), so that these tests keep the WGSL kernels in the page covered.
+SMALL = {"ngf": 8, "ndf": 8, "batch": 16, "every": 2, "backend": "webgpu"}
 
 # Two small JPEGs (24x16 and 16x20, made once with Pillow): the test writes them as they are;
 # Python's standard library has no JPEG encoder.
@@ -60,6 +62,8 @@ def wait(b, what, predicate, limit):
             raise AssertionError(f"the page reported errors while waiting for {what}: {s['errors']}")
         if s and predicate(s):
             return s, time.monotonic() - start
+        if s is None and time.monotonic() - start > 60:
+            raise AssertionError(f"{what}: the page's script never ran (window.webgan is missing after 60 s)")
         if time.monotonic() - start > limit:
             raise AssertionError(f"{what}: not within {limit} s; page state: {json.dumps(s)[:1500]}")
         time.sleep(0.5)
@@ -114,6 +118,23 @@ def cell_stats(b, selector, size, gap=2):
       }
       const mm = means.reduce((a, b) => a + b) / 64;
       return [stds.reduce((a, b) => a + b) / 64, Math.sqrt(means.reduce((a, m) => a + (m - mm) ** 2, 0) / 64)];
+    """, selector, size, gap)
+
+
+def cell_difference(b, selector, size, gap=2):
+    """How much the 64 image cells of a grid differ from each other: the mean absolute grey-level
+    difference between each cell and the next, pixel by pixel (0 for 64 identical images)."""
+    return js(b, """
+      const [sel, size, gap] = arguments;
+      const c = document.querySelector(sel);
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      const at = (k, x, y) => {
+        const i = ((gap + Math.floor(k / 8) * (size + gap) + y) * c.width + gap + (k % 8) * (size + gap) + x) * 4;
+        return (d[i] + d[i + 1] + d[i + 2]) / 3;
+      };
+      let sum = 0;
+      for (let k = 0; k < 63; k++) for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) sum += Math.abs(at(k, x, y) - at(k + 1, x, y));
+      return sum / (63 * size * size);
     """, selector, size, gap)
 
 
@@ -210,11 +231,12 @@ def opens_and_draws_pretrained_grids(b, url, shots):
     screenshot(b, os.path.join(shots, "page-open.png"))
 
 
-def draws_on_the_cpu_without_webgpu(b, url, shots):
+def draws_and_trains_on_the_cpu_without_webgpu(b, url, shots):
     # A browser without WebGPU: navigator.gpu removed before any page script runs.
     b.cmd("POST", "/goog/cdp/execute", {"cmd": "Page.addScriptToEvaluateOnNewDocument",
                                         "params": {"source": "delete Navigator.prototype.gpu;"}})
     b.cmd("POST", "/timeouts", {"script": 120000, "pageLoad": 120000})
+    b.cmd("POST", "/window/rect", {"width": 1280, "height": 1600})
     b.cmd("POST", "/url", {"url": url}, timeout=150)
     s, _ = wait(b, "the gallery without WebGPU", lambda s: s["webgpu"] != "pending"
                 and all(v != "loading" for v in s["gallery"].values()), 300)
@@ -227,8 +249,34 @@ def draws_on_the_cpu_without_webgpu(b, url, shots):
         assert "drawn on the CPU" in info, info
         within, between = cell_stats(b, f"#card-{card} canvas.grid", size)
         assert within > 8 and between > 2, f"{card} grid looks blank on the CPU: {within:.1f}, {between:.1f}"
-    assert js(b, "return document.getElementById('train-mnist').disabled"), "training offered without WebGPU"
     print(f"    no WebGPU: said so; both grids drawn on the CPU, first after {s['firstGridMs']} ms")
+
+    # Training is offered, on the CPU, and says so.
+    why = js(b, "return document.getElementById('backend-why').textContent")
+    assert "CPU" in why and "no WebGPU" in why, why
+    assert not js(b, "return document.getElementById('train-mnist').disabled"), "no training without WebGPU"
+    set_controls(b, {**SMALL, "backend": "auto", "steps": 6})
+    click(b, "train-mnist")
+    s, _ = wait(b, "MNIST and the first grid", lambda s: s["training"]["grids"] >= 1, 180)
+    assert s["training"]["backend"] == "cpu", s["training"]
+    differ = cell_difference(b, "#runs canvas.grid", 32)
+    assert differ > 3, f"the live grid's cells are alike: they differ by {differ:.2f} grey levels"
+    js(b, "window.webgan.resetLongTasks()")
+    before = pixels(b, "#runs canvas.grid")
+    t, secs = train_until(b, 6, 300)
+    after = pixels(b, "#runs canvas.grid")
+    long_tasks = js(b, "return window.webgan.longTasks")
+    assert before[4] != after[4], "the sample grid did not change while training on the CPU"
+    assert 0 < t["dloss"] < 20 and 0 < t["gloss"] < 50, f"losses {t['dloss']}, {t['gloss']}"
+    caption = js(b, "return document.querySelector('#runs figcaption').textContent")
+    assert "on the CPU" in caption, caption
+    print(f"    trained on the CPU: {t['step']} steps (batch 16, widths 8) in {secs:.0f} s, {t['msPerStep']:.0f} ms/step; "
+          f"main-thread tasks over 50 ms meanwhile: {long_tasks['count']}, longest {long_tasks['maxMs']} ms")
+    click(b, "score")
+    s, _ = wait(b, "the quality score", lambda s: s["training"].get("score"), 300)
+    assert "digits: confident" in s["training"]["score"], s["training"]["score"]
+    print(f"    {s['training']['score']}")
+    screenshot(b, os.path.join(shots, "page-no-webgpu.png"))
 
 
 def trains_on_bundled_mnist(b, url, shots):
@@ -237,13 +285,19 @@ def trains_on_bundled_mnist(b, url, shots):
     click(b, "train-mnist")
     s, _ = wait(b, "MNIST and the first grid", lambda s: s["training"]["grids"] >= 1, 180)
     assert s["training"]["data"]["loaded"] == 60000, f"MNIST holds {s['training']['data']}"
+    assert s["training"]["backend"] == "webgpu", s["training"]
+    # From the first grid on, the live grid shows 64 different images (drawn as G makes them in
+    # training), not 64 flat grey squares (inference with running statistics not yet caught up).
+    differ = cell_difference(b, "#runs canvas.grid", 32)
+    assert differ > 3, f"the live grid's cells are alike: they differ by {differ:.2f} grey levels"
     before = pixels(b, "#runs canvas.grid")
     t, secs = train_until(b, 6, 600)
     after = pixels(b, "#runs canvas.grid")
     assert t["grids"] >= 3, f"grids drawn: {t['grids']}"
     assert before[4] != after[4], "the sample grid did not change while training"
     assert 0 < t["dloss"] < 20 and 0 < t["gloss"] < 50, f"losses {t['dloss']}, {t['gloss']}"
-    print(f"    {t['step']} steps (batch 16, widths 8) in {secs:.0f} s: {t['ips']:.1f} images/s, D loss {t['dloss']:.3f}, G loss {t['gloss']:.3f}")
+    print(f"    {t['step']} steps (batch 16, widths 8) in {secs:.0f} s: {t['ips']:.1f} images/s, D loss {t['dloss']:.3f}, G loss {t['gloss']:.3f}; "
+          f"the first live grid's cells differ by {differ:.1f} grey levels")
     click(b, "score")
     s, _ = wait(b, "the quality score", lambda s: s["training"].get("score"), 300)
     mean = float(s["training"]["score"].split("mean ")[1].split()[0])
@@ -286,7 +340,7 @@ def loads_a_folder_through_the_file_input(b, url, shots):
     print(f"    trained {t['step']} steps on them in {secs:.0f} s")
 
 
-def loose_files_are_named_by_count_and_pause_says_paused(b, url, shots):
+def loose_files_are_named_by_count_grey_is_proposed_and_pause_says_paused(b, url, shots):
     # Loose images (no folder), picked through the "images" input and dropped on the box: the
     # data set is "3 files", not the first file's name.
     root = tempfile.mkdtemp(prefix="webgan-loose-")
@@ -302,16 +356,17 @@ def loose_files_are_named_by_count_and_pause_says_paused(b, url, shots):
     text = js(b, "return document.getElementById('data-text').textContent")
     assert text.startswith("3 files: 3 images"), text
     # The same loose files dropped on the box (a synthetic drop: File objects in a DataTransfer).
-    js(b, """
-      window.webgan.training.data.before = true; // gone once the drop's data replaces it
-      const dt = new DataTransfer();
-      arguments[0].forEach((b64, i) => dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))],
-                                                        `dropped_${i}.png`, { type: 'image/png' })));
-      document.getElementById('dropzone').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
-    """, [base64.b64encode(open(p, "rb").read()).decode() for p in paths])
-    wait(b, "the dropped files", lambda s: "before" not in (s["training"].get("data") or {"before": 1}), 120)
+    drop_files(b, [open(p, "rb").read() for p in paths])
     dropped = js(b, "return document.getElementById('data-text').textContent")
     assert dropped.startswith("3 files: 3 images"), dropped
+    assert js(b, "return document.getElementById('grey-proposal').hidden"), "grey proposed for colour images"
+    # Grey images (here saved as RGB): the page proposes grey, and one click reloads them so.
+    drop_files(b, [png(20, 20, lambda x, y, i=i: ((x * 9 + y * 3 + i * 40) % 256,) * 3) for i in range(3)])
+    assert not js(b, "return document.getElementById('grey-proposal').hidden"), "grey images, and no grey proposed"
+    click(b, "use-grey")
+    wait(b, "the images again in grey", lambda s: "grey 32×32" in js(b, "return document.getElementById('data-text').textContent"), 120)
+    assert js(b, "return document.getElementById('controls').elements.channels.value") == "1"
+    assert js(b, "return document.getElementById('grey-proposal').hidden"), "grey still proposed after switching"
     # Pause ends in a paused status that says where, not in "Pausing...".
     click(b, "start")
     wait(b, "the first step", lambda s: s["training"]["step"] >= 1, 300)
@@ -319,7 +374,20 @@ def loose_files_are_named_by_count_and_pause_says_paused(b, url, shots):
     s, _ = wait(b, "the pause", lambda s: not s["training"]["running"] and not s["training"]["message"].startswith("Pausing"), 120)
     message = s["training"]["message"]
     assert message == f"Paused at step {s['training']['step']}. Resume continues exactly from here.", message
-    print(f"    picked and dropped loose files named {dropped.split(':')[0]!r}; paused: {message!r}")
+    print(f"    picked and dropped loose files named {dropped.split(':')[0]!r}; grey images proposed grey; paused: {message!r}")
+
+
+def drop_files(b, blobs):
+    """Drops files (bytes each, named dropped_i.png) on the drop zone, as a synthetic drop of File
+    objects in a DataTransfer, and waits until the page has loaded them."""
+    js(b, """
+      window.webgan.training.data.before = true; // gone once the drop's data replaces it
+      const dt = new DataTransfer();
+      arguments[0].forEach((b64, i) => dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))],
+                                                        `dropped_${i}.png`, { type: 'image/png' })));
+      document.getElementById('dropzone').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    """, [base64.b64encode(blob).decode() for blob in blobs])
+    wait(b, "the dropped files", lambda s: "before" not in (s["training"].get("data") or {"before": 1}), 120)
 
 
 def checkpoint_round_trip(b, url, shots):
@@ -439,7 +507,7 @@ def divergence_restores_the_last_good_state(b, url, shots):
     print(f"    resumed from the restored state to step {t['step']} with finite losses")
 
 
-TESTS = [opens_and_draws_pretrained_grids, draws_on_the_cpu_without_webgpu, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, loose_files_are_named_by_count_and_pause_says_paused, checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu, divergence_restores_the_last_good_state]
+TESTS = [opens_and_draws_pretrained_grids, draws_and_trains_on_the_cpu_without_webgpu, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, loose_files_are_named_by_count_grey_is_proposed_and_pause_says_paused, checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu, divergence_restores_the_last_good_state]
 
 
 def run(driver, caps_file, shots):
@@ -490,12 +558,18 @@ def measure(driver, caps_file, steps):
             s, _ = wait(b, "the pretrained grids", lambda s: all(v != "loading" for v in s["gallery"].values()), 300)
             print(f"first pretrained grid: {s['firstGridMs']} ms after navigation; gallery {s['gallery']}")
             print("grid draw times (ms):", js(b, "return [...document.querySelectorAll('#gallery .card')].map(c => c.id + ' ' + c.dataset.ms).join(', ')"))
-            set_controls(b, {"steps": int(steps), "every": 1000})
-            click(b, "train-mnist")
-            t, secs = train_until(b, int(steps), 3600)
-            print(f"MNIST, page defaults (DCGAN 32x32, ngf=ndf=32, batch 64): {t['step']} steps in {secs:.0f} s, "
-                  f"{t['ips']:.1f} images/s, {t['msPerStep']:.0f} ms/step (moving average), D loss {t['dloss']:.3f}")
             print("adapter:", js(b, "return document.getElementById('status').textContent"))
+            for backend in ("auto", "webgpu", "cpu"):
+                set_controls(b, {"steps": int(steps), "every": 1000, "backend": backend})
+                click(b, "train-mnist")
+                wait(b, "the first step", lambda s: s["training"]["step"] >= 1, 3600)
+                js(b, "window.webgan.resetLongTasks()")
+                t, secs = train_until(b, int(steps), 3600)
+                long_tasks = js(b, "return window.webgan.longTasks")
+                print(f"MNIST, page defaults (DCGAN 32x32, ngf=ndf=32, batch 64, seed 5x5 kernels), Runs on {backend!r} "
+                      f"= {t['backend']}: {t['step']} steps, {t['ips']:.1f} images/s, {t['msPerStep']:.0f} ms/step (moving "
+                      f"average), D loss {t['dloss']:.3f}; main-thread tasks over 50 ms after step 1: {long_tasks['count']}, "
+                      f"longest {long_tasks['maxMs']} ms")
     finally:
         www.shutdown()
     return 0

@@ -5,8 +5,8 @@
 // warm-up step; ms per step; a table with the ratios. Losses must be finite and weights must
 // change, on both sides, or the run fails.
 //
-// Query: models (mnist32; comma-separated, dcgan64 too), backends (webgan,webgpu,wasm; also
-// webgl, cpu), reps (2: timed steps after the warm-up), profile (1: after the timing, one more
+// Query: models (mnist32; comma-separated, page32 and dcgan64 too), backends (webgan,webgan-cpu,webgpu,wasm;
+// also webgl, cpu; webgan-cpu is this project's fast CPU path in wasm), reps (2: timed steps after the warm-up), profile (1: after the timing, one more
 // TensorFlow.js step under tf.profile, its costliest kernels printed). Progress and outcome are in
 // `window.benchResult` ({ done, lines, error }), as bench.html's, which `./build.sh compare`
 // polls through WebDriver.
@@ -19,7 +19,7 @@ const result = { done: false, lines: [], error: null, rows: [] };
 window.benchResult = result;
 
 const TFJS_VERSION = '4.22.0';
-const BACKENDS = ['webgan', 'webgpu', 'wasm', 'webgl', 'cpu'];
+const BACKENDS = ['webgan', 'webgan-cpu', 'webgpu', 'wasm', 'webgl', 'cpu'];
 const METRIC_NAMES = ['D loss real', 'D(x)', 'D loss fake', 'D(G(z))', 'G loss', 'D(G(z)) after'];
 
 function show(className, text) {
@@ -53,7 +53,7 @@ function options() {
   if (!Number.isInteger(reps) || reps < 1) throw new Error(`reps=${raw} is not a positive integer`);
   return {
     models: list('models', ['mnist32'], Object.keys(MODELS)),
-    backends: list('backends', ['webgan', 'webgpu', 'wasm'], BACKENDS),
+    backends: list('backends', ['webgan', 'webgan-cpu', 'webgpu', 'wasm'], BACKENDS),
     reps,
     profile: q.get('profile') === '1',
   };
@@ -68,7 +68,8 @@ const metricsText = (ms) => ms.map((v, i) => `${METRIC_NAMES[i]} ${Number(v).toF
 
 let wasmPkg = null;
 
-async function runWebgan(name, model, reps) {
+// `cpu`: the fast CPU path in wasm (bench_train_step_cpu) instead of WebGPU.
+async function runWebgan(name, model, reps, cpu = false) {
   if (!wasmPkg) {
     try {
       wasmPkg = await import('../pkg/webgan.js');
@@ -78,14 +79,15 @@ async function runWebgan(name, model, reps) {
     }
     if (typeof wasmPkg.bench_train_step !== 'function') throw new Error('www/pkg has no bench_train_step: rebuild it (./build.sh)');
   }
-  const r = await wasmPkg.bench_train_step(model.webgan, reps);
+  const r = cpu ? wasmPkg.bench_train_step_cpu(model.webgan, reps) : await wasmPkg.bench_train_step(model.webgan, reps);
   const metrics = Array.from(r.metrics);
-  line(`  webgan: ${r.adapter}; ${r.config}`);
-  line(`  webgan: after ${reps + 1} steps: ${metricsText(metrics)}; max |change| G ${r.gChange.toExponential(2)}, D ${r.dChange.toExponential(2)}`);
+  const who = cpu ? 'webgan-cpu' : 'webgan';
+  line(`  ${who}: ${r.adapter}; ${r.config}`);
+  line(`  ${who}: after ${reps + 1} steps: ${metricsText(metrics)}; max |change| G ${r.gChange.toExponential(2)}, D ${r.dChange.toExponential(2)}`);
   const problems = [];
   if (!metrics.every(Number.isFinite)) problems.push('non-finite metrics');
   if (!(r.gChange > 0) || !(r.dChange > 0)) problems.push('weights did not change');
-  return { impl: 'webgan (WebGPU)', warmupMs: r.warmupMs, ms: r.ms, problems };
+  return { impl: cpu ? 'webgan (wasm CPU path)' : 'webgan (WebGPU)', warmupMs: r.warmupMs, ms: r.ms, problems };
 }
 
 // ------------------------------------------------------------------------------------------
@@ -126,9 +128,13 @@ const runTfjs = (backend, model, reps, profile) => ask({ cmd: 'run', backend, mo
 
 // ------------------------------------------------------------------------------------------
 
+// Each row's time over the faster of this project's rows for the same model (WebGPU or the
+// wasm CPU path: the page trains on whichever is faster).
 function table(rows) {
-  const head = ['model', 'implementation', 'warm-up s', 'ms/step', 'images/s', 'tfjs / webgan'];
-  const body = rows.map((r) => [r.model, r.impl, fmt(r.warmupMs / 1000, 1), fmt(r.ms), fmt(64000 / r.ms, 1), r.ratio]);
+  const head = ['model', 'implementation', 'warm-up s', 'ms/step', 'images/s', 'x fastest webgan'];
+  const best = (model) => Math.min(...rows.filter((r) => r.model === model && r.impl.startsWith('webgan')).map((r) => r.ms));
+  const ratio = (r) => (Number.isFinite(best(r.model)) ? fmt(r.ms / best(r.model), 2) : '(no webgan row)');
+  const body = rows.map((r) => [r.model, r.impl, fmt(r.warmupMs / 1000, 1), fmt(r.ms), fmt(64000 / r.ms, 1), ratio(r)]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const row = (cells) => cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
   return [row(head), ...body.map(row)];
@@ -179,7 +185,9 @@ async function main() {
       const t0 = performance.now();
       let r;
       try {
-        r = backend === 'webgan' ? await runWebgan(name, model, opts.reps) : await runTfjs(backend, model, opts.reps, opts.profile);
+        r = backend.startsWith('webgan')
+          ? await runWebgan(name, model, opts.reps, backend === 'webgan-cpu')
+          : await runTfjs(backend, model, opts.reps, opts.profile);
       } catch (e) {
         const msg = `${name} ${backend}: ${e?.message ?? e}`;
         line(`  FAILED ${msg}`);

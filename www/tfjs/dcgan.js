@@ -26,6 +26,11 @@ export const MODELS = {
     size: 32, channels: 1, z: 100, ngf: 32, ndf: 32, kernel: 4, pad: 1, batch: 64,
     webgan: 'size=32 channels=1 z=100 ngf=32 ndf=32 kernel=k4s2p1 batch=64 lr=0.0002 beta1=0.5',
   },
+  // The page's "Train on MNIST" (ModelConfig::mnist(): the seed's 5x5 kernels).
+  page32: {
+    size: 32, channels: 1, z: 100, ngf: 32, ndf: 32, kernel: 5, pad: 2, batch: 64,
+    webgan: 'size=32 channels=1 z=100 ngf=32 ndf=32 kernel=seed5x5 batch=64 lr=0.0002 beta1=0.5',
+  },
   dcgan64: {
     size: 64, channels: 3, z: 100, ngf: 64, ndf: 64, kernel: 5, pad: 2, batch: 64,
     webgan: 'size=64 channels=3 z=100 ngf=64 ndf=64 kernel=seed5x5 batch=64 lr=0.0002 beta1=0.5',
