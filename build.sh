@@ -6,7 +6,8 @@
 #   ./build.sh test      install what is missing, then run the native tests (cargo test --release,
 #                        GPU = Mesa lavapipe over Vulkan), the browser tests (wasm-pack test in
 #                        headless Chromium, WebGPU on SwiftShader) and the page tests (www/ in
-#                        headless Chromium through chromedriver). This is THE test command.
+#                        headless Chromium through chromedriver, and Firefox ESR through
+#                        geckodriver). This is THE test command.
 #   ./build.sh bench [--batch N] [--reps N] [--only TEXT] [--tiles TMxTN/WG_MxWG_N|all] [--detail]
 #                        the kernel benchmark twice with the same flags: natively (`cargo run
 #                        --release --bin webgan-cli -- bench ...`, GPU = the default wgpu adapter),
@@ -24,7 +25,8 @@
 #                        "Train on MNIST" model. Fails on errors or non-finite losses, never on
 #                        timings. Defaults: mnist32; webgan,webgan-cpu,webgpu,wasm; 2 timed steps
 #                        after a warm-up.
-#   ./build.sh pages     build, then only the page tests (www/index.html in headless Chromium);
+#   ./build.sh pages     build, then only the page tests (www/index.html in headless Chromium,
+#                        and Firefox ESR when it and geckodriver are installed);
 #                        PAGE_TESTS=TEXT runs those whose name contains TEXT
 #   ./build.sh deps      only install what `test` needs
 #   ./build.sh help      this text
@@ -53,7 +55,8 @@ export CARGO_TERM_PROGRESS_WHEN=never
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 LOG_DIR=$TARGET_DIR/logs
 WASM_TARGET=wasm32-unknown-unknown
-APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 chromium chromium-driver)
+APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 chromium chromium-driver firefox-esr)
+GECKODRIVER_VERSION=0.37.1
 
 say() { printf 'build.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -178,6 +181,13 @@ ensure_wasm_pack() {
     cargo_install wasm-pack.log wasm-pack
 }
 
+# Firefox's WebDriver, for the Firefox page tests (Debian has no package of it).
+ensure_geckodriver() {
+    geckodriver --version 2>/dev/null | grep -q "^geckodriver $GECKODRIVER_VERSION" && return 0
+    say "installing geckodriver $GECKODRIVER_VERSION (cargo install, takes a few minutes)"
+    cargo_install geckodriver.log geckodriver --version "=$GECKODRIVER_VERSION"
+}
+
 chromedriver_path() {
     local d=${CHROMEDRIVER:-}
     [ -n "$d" ] || d=$(command -v chromedriver || true)
@@ -197,7 +207,7 @@ ensure_runtime_dir() {
 }
 
 build_deps() { ensure_wasm_target; ensure_wasm_bindgen; }
-test_deps() { ensure_apt_packages; ensure_fast_lavapipe; build_deps; ensure_wasm_pack; }
+test_deps() { ensure_apt_packages; ensure_fast_lavapipe; build_deps; ensure_wasm_pack; ensure_geckodriver; }
 
 # ---------------------------------------------------------------------------------------------
 # Build and serve
@@ -282,7 +292,11 @@ run_pages() {
     build_deps
     ensure_runtime_dir
     quietly wasm-build.log build
-    webgan_py pages "$(chromedriver_path)" webdriver.json "$TARGET_DIR/page-shots"
+    # The Firefox tests run where Firefox and geckodriver are installed (`./build.sh test` installs them).
+    local gecko=''
+    have firefox-esr || have firefox && gecko=$(command -v geckodriver || true)
+    [ -n "$gecko" ] || say "no Firefox or geckodriver: the Firefox page tests are left out"
+    webgan_py pages "$(chromedriver_path)" webdriver.json "$TARGET_DIR/page-shots" "$gecko"
 }
 
 run_tests() {
@@ -310,7 +324,7 @@ run_tests() {
         --mode no-install --release -- --lib --test '*'
     browser_rc=$PHASE_RC browser_secs=$PHASE_SECS
 
-    # The page itself (www/index.html) in headless Chromium: tests/page/page_tests.py.
+    # The page itself (www/index.html) in headless Chromium and Firefox: tests/page/page_tests.py.
     local page_log=$LOG_DIR/page-tests.log page_rc
     run_phase page "${PAGE_TIMEOUT:-1500}" "$page_log" \
         "$0" pages

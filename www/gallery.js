@@ -13,9 +13,10 @@ export function startGallery(wasm, gpu, adapter, state) {
   for (const card of document.querySelectorAll('#gallery .card')) {
     const name = card.id.replace(/^card-/, '');
     state.gallery[name] = 'loading';
-    const drawn = () => {
+    const drawn = (engine) => {
       state.gallery[name] = 'ready';
       state.firstGridMs ??= Math.round(performance.now()); // since navigation started
+      state.firstGridEngine ??= engine;
     };
     startCard(wasm, adapter?.emulated ? null : gpu, card, drawn)
       .catch((e) => {
@@ -89,7 +90,7 @@ async function startCard(wasm, gpu, card, drawn) {
   card.querySelector('.download').onclick = () => downloadPng(gridCanvas, `webgan-${card.id.replace('card-', '')}-${seed}.png`);
 
   await drawGrid();
-  drawn();
+  drawn(painter.engine());
   if (gpu) {
     // The same weights and seed on the GPU from now on: the grid on screen stays as it is.
     painter.free();

@@ -15,15 +15,15 @@ const status = document.getElementById('status');
 // Main-thread tasks over 50 ms (the browser's own "long task" threshold): the page tests read
 // the longest one while training runs, to show that training never holds up the tab.
 state.longTasks = { count: 0, maxMs: 0 };
-state.resetLongTasks = () => Object.assign(state.longTasks, { count: 0, maxMs: 0 });
-try {
+state.resetLongTasks = () => state.longTasks && Object.assign(state.longTasks, { count: 0, maxMs: 0 });
+if (PerformanceObserver.supportedEntryTypes?.includes('longtask')) {
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       state.longTasks.count++;
       state.longTasks.maxMs = Math.max(state.longTasks.maxMs, Math.round(e.duration));
     }
   }).observe({ type: 'longtask' });
-} catch {
+} else {
   state.longTasks = null; // not measurable in this browser (Firefox, Safari)
 }
 

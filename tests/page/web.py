@@ -14,9 +14,14 @@ one www/ server and one WebDriver client.
                                          TensorFlow.js's), print its lines as they come; empty
                                          MODELS/BACKENDS/REPS: the page's default; PROFILE 1:
                                          TensorFlow.js's costliest kernels too
-    web.py pages DRIVER CAPS SHOTS       the page tests (page_tests.py); screenshots into SHOTS
+    web.py pages DRIVER CAPS SHOTS [GECKODRIVER]
+                                         the page tests (page_tests.py); screenshots into SHOTS;
+                                         with GECKODRIVER, the Firefox ones too
     web.py measure DRIVER CAPS STEPS     the page's figures at its defaults: time to the first
                                          grid, MNIST training images/s
+    web.py time-to-digits DRIVER CAPS LIMIT
+                                         from "Train on MNIST" to 8+ of 10 digit classes found
+                                         confident by the shipped classifier, in seconds
 
 Browsers come from chromedriver with CAPS (webdriver.json) plus the flags
 wasm-bindgen-test-runner adds, so what works here works in `./build.sh test` and vice versa.
@@ -88,10 +93,13 @@ def limit_time(seconds, what):
 
 
 class Browser:
-    """chromedriver plus one headless Chromium session; a context manager that always cleans up."""
+    """chromedriver plus one headless Chromium session, or with `firefox` geckodriver plus one
+    headless Firefox (`prefs`: its about:config settings); a context manager that always
+    cleans up."""
 
-    def __init__(self, driver, caps_file, console_log=False):
+    def __init__(self, driver, caps_file, console_log=False, firefox=False, prefs=None):
         self.driver, self.caps_file, self.console_log = driver, caps_file, console_log
+        self.firefox, self.prefs = firefox, prefs or {}
         self.proc = self.sid = None
 
     def call(self, method, path, body=None, timeout=90):
@@ -102,7 +110,7 @@ class Browser:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 return json.load(r)
         except urllib.error.HTTPError as e:
-            raise Fail(f"chromedriver said {e.code}: {e.read().decode(errors='replace')[:2000]}")
+            raise Fail(f"{'geckodriver' if self.firefox else 'chromedriver'} said {e.code}: {e.read().decode(errors='replace')[:2000]}")
         except OSError as e:
             raise Fail(f"chromedriver did not answer {method} {path}: {e}")
 
@@ -130,12 +138,15 @@ class Browser:
                     time.sleep(0.1)
             else:
                 raise Fail(f"chromedriver ({self.driver}) did not start listening on port {port}")
-            with open(self.caps_file) as f:
-                caps = json.load(f)
-            opts = caps.setdefault("goog:chromeOptions", {})
-            opts["args"] = opts.get("args", []) + ["headless", "disable-dev-shm-usage", "no-sandbox"]
-            if self.console_log:
-                caps["goog:loggingPrefs"] = {"browser": "ALL"}
+            if self.firefox:
+                caps = {"browserName": "firefox", "moz:firefoxOptions": {"args": ["-headless"], "prefs": self.prefs}}
+            else:
+                with open(self.caps_file) as f:
+                    caps = json.load(f)
+                opts = caps.setdefault("goog:chromeOptions", {})
+                opts["args"] = opts.get("args", []) + ["headless", "disable-dev-shm-usage", "no-sandbox"]
+                if self.console_log:
+                    caps["goog:loggingPrefs"] = {"browser": "ALL"}
             self.sid = self.call("POST", "/session", {"capabilities": {"alwaysMatch": caps}})["value"]["sessionId"]
         except BaseException:
             self.__exit__()
@@ -325,9 +336,9 @@ def on_sigterm(signum, frame):
     raise SystemExit(128 + signum)  # unwinds through the `with`/`finally` blocks that clean up
 
 
-def pages(driver, caps_file, shots):
+def pages(driver, caps_file, shots, geckodriver=""):
     import page_tests  # beside this file; it imports this file again as `web`
-    failed = page_tests.run(driver, caps_file, shots)
+    failed = page_tests.run(driver, caps_file, shots, geckodriver)
     if failed:
         raise Fail(f"{failed} page test(s) failed")
 
@@ -337,8 +348,14 @@ def measure(driver, caps_file, steps):
     page_tests.measure(driver, caps_file, steps)
 
 
+def time_to_digits(driver, caps_file, limit):
+    import page_tests
+    if page_tests.time_to_digits(driver, caps_file, limit):
+        raise Fail("no digits within the time limit")
+
+
 COMMANDS = {"serve": serve, "preflight": preflight, "bench": bench, "compare": compare, "pages": pages,
-            "measure": measure}
+            "measure": measure, "time-to-digits": time_to_digits}
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, on_sigterm)
