@@ -352,6 +352,87 @@ def loads_a_folder_through_the_file_input(b, url, shots):
     print(f"    trained {t['step']} steps on them in {secs:.0f} s")
 
 
+def cdp_drop(b, paths):
+    """A real drag and drop of files or folders (their paths) onto the drop zone, through the
+    DevTools protocol's Input.dispatchDragEvent: the browser builds the DataTransfer itself, with
+    directory entries for folders, as when a person drags them from a file manager."""
+    x, y = js(b, "const r = document.getElementById('dropzone').getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]")
+    data = {"items": [], "files": paths, "dragOperationsMask": 1}
+    js(b, "if (window.webgan.training.data) window.webgan.training.data.before = true")
+    for kind in ("dragEnter", "dragOver", "drop"):
+        b.cmd("POST", "/goog/cdp/execute", {"cmd": "Input.dispatchDragEvent", "params": {"type": kind, "x": x, "y": y, "data": data}})
+    s, _ = wait(b, "the dropped files to load", lambda s: s["training"].get("data") and "before" not in s["training"]["data"]
+                and s["training"]["data"]["loaded"] + s["training"]["data"]["skipped"] == s["training"]["data"]["total"], 120)
+    return s["training"]["data"]
+
+
+def drops_a_folder_and_trains_64x64_rgb(b, url, shots):
+    # A folder with nested subfolders, RGB images of several sizes and aspect ratios (centre-
+    # cropped to squares), and one file that is not an image.
+    folder = os.path.join(tempfile.mkdtemp(prefix="webgan-drop-"), "faces")
+    os.makedirs(os.path.join(folder, "set1", "closeups"))
+    os.makedirs(os.path.join(folder, "set2"))
+    where = [folder, os.path.join(folder, "set1"), os.path.join(folder, "set1", "closeups"), os.path.join(folder, "set2")]
+    for i in range(12):
+        w, h = [(64, 64), (90, 70), (48, 80), (128, 128)][i % 4]
+        face = lambda x, y, i=i, w=w, h=h: (  # a warm blob on a coloured background
+            (180 + i * 5) % 256 if (x - w / 2) ** 2 + (y - h / 2) ** 2 < (min(w, h) / 3) ** 2 else (x * 3 + i * 20) % 256,
+            (120 + y) % 256, (60 + i * 15 + x) % 256)
+        with open(os.path.join(where[i % 4], f"face_{i:02}.png"), "wb") as f:
+            f.write(png(w, h, face))
+    with open(os.path.join(folder, "set2", "readme.txt"), "wb") as f:
+        f.write(b"these are not faces\n")
+    open_page(b, url)
+    set_controls(b, {**SMALL, "backend": "auto", "batch": 4, "size": 64, "channels": 3, "steps": 3, "every": 1})
+    d = cdp_drop(b, [folder])
+    assert (d["total"], d["loaded"], d["skipped"]) == (13, 12, 1), f"the dropped folder counted as {d}"
+    assert d["reasons"][0]["path"].endswith("readme.txt") and d["reasons"][0]["reason"].startswith("not an image"), d["reasons"]
+    text = js(b, "return document.getElementById('data-text').textContent")
+    assert text.startswith("faces: 12 images (RGB 64×64), 1 skipped"), text
+    print(f"    dropped folder: {text}")
+
+    # 64x64 RGB training: a live grid that changes and is not flat, a score, a checkpoint.
+    click(b, "start")
+    s, _ = wait(b, "the first grid", lambda s: s["training"]["grids"] >= 1, 300)
+    before = pixels(b, "#runs canvas.grid")
+    assert before[:2] == [8 * 66 + 2] * 2, f"a 64x64 grid of {before[:2]}"
+    t, secs = train_until(b, 3, 600)
+    after = pixels(b, "#runs canvas.grid")
+    differ = cell_difference(b, "#runs canvas.grid", 64)
+    assert before[4] != after[4], "the 64x64 grid did not change while training"
+    assert differ > 3, f"the 64x64 live grid's cells are alike: they differ by {differ:.2f} levels"
+    click(b, "score")
+    s, _ = wait(b, "the quality score", lambda s: s["training"].get("score"), 300)
+    score = s["training"]["score"]
+    assert "64px" in score and "digits" not in score, score
+    click(b, "save")
+    saved = b.cmd("POST", "/execute/async", {"script": """
+      const done = arguments[0];
+      const poll = () => {
+        const c = window.webgan.lastCheckpoint;
+        if (!c) return setTimeout(poll, 200);
+        let s = '';
+        for (let i = 0; i < c.bytes.length; i += 0x8000) s += String.fromCharCode(...c.bytes.subarray(i, i + 0x8000));
+        done({ step: c.step, b64: btoa(s) });
+      };
+      poll();""", "args": []}, timeout=180)
+    path = os.path.join(os.path.dirname(folder), "faces.safetensors")
+    with open(path, "wb") as f:
+        f.write(base64.b64decode(saved["b64"]))
+    click(b, "reset")
+    send_file(b, "load", path)
+    s, _ = wait(b, "the checkpoint to load", lambda s: s["training"]["message"].startswith(("Loaded", "faces.safetensors")), 120)
+    assert s["training"]["message"].startswith("Loaded") and s["training"]["step"] == 3, s["training"]
+    print(f"    64x64 RGB on {t['backend']}: {t['step']} steps in {secs:.0f} s, cells differ by {differ:.1f} levels; "
+          f"{score}; saved and loaded back at step 3")
+
+    # Loose files dropped the same way: the data set is named by its count.
+    d = cdp_drop(b, [os.path.join(where[1], n) for n in sorted(os.listdir(where[1])) if n.endswith(".png")])
+    text = js(b, "return document.getElementById('data-text').textContent")
+    assert d["loaded"] == 3 and text.startswith("3 files: 3 images"), text
+    screenshot(b, os.path.join(shots, "page-dropped-faces.png"))
+
+
 def loose_files_are_named_by_count_grey_is_proposed_and_pause_says_paused(b, url, shots):
     # Loose images (no folder), picked through the "images" input and dropped on the box: the
     # data set is "3 files", not the first file's name.
@@ -541,7 +622,7 @@ def divergence_restores_the_last_good_state(b, url, shots):
     print(f"    resumed from the restored state to step {t['step']} with finite losses")
 
 
-TESTS = [opens_and_draws_pretrained_grids, draws_and_trains_on_the_cpu_without_webgpu, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, loose_files_are_named_by_count_grey_is_proposed_and_pause_says_paused, checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu, divergence_restores_the_last_good_state]
+TESTS = [opens_and_draws_pretrained_grids, draws_and_trains_on_the_cpu_without_webgpu, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, drops_a_folder_and_trains_64x64_rgb, loose_files_are_named_by_count_grey_is_proposed_and_pause_says_paused, checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu, divergence_restores_the_last_good_state]
 
 
 # ---- Firefox (geckodriver) -----------------------------------------------------------------
