@@ -1,7 +1,7 @@
-// Sessions on the CPU backend, run in a worker (www/cpu-worker.js) and called like the wasm
-// `Session` the WebGPU backend uses: the same methods, each returning a promise (training.js
-// awaits every session call either way). The dataset is copied to the worker once, when a
-// call first names it.
+// Sessions on the CPU backend, and pretrained generators drawn on the CPU, run in a worker
+// (www/cpu-worker.js) and called like the wasm `Session` and `Painter` on the page's thread:
+// the same methods, those that compute returning a promise (training.js and gallery.js await
+// them either way). The dataset is copied to the worker once, when a call first names it.
 
 let worker = null;
 let nextId = 0; // message ids
@@ -96,6 +96,38 @@ export class CpuSession {
   }
   async load(bytes, data) {
     return call('call', this.sid, 'load', [bytes.slice(), await withData(data)]);
+  }
+  free() {
+    call('free', this.sid).catch(() => {});
+  }
+}
+
+export class CpuPainter {
+  // Generator weights (a webgan-generator-1 file or a checkpoint's bytes), in the worker.
+  static async create(bytes) {
+    const p = new CpuPainter(nextSession++);
+    Object.assign(p, await call('painter', p.sid, bytes.slice()));
+    return p;
+  }
+
+  constructor(sid) {
+    this.sid = sid;
+  }
+
+  engine() {
+    return 'cpu';
+  }
+  describe() {
+    return this.info;
+  }
+  image_size() {
+    return this.imageSize;
+  }
+  grid(seed) {
+    return call('call', this.sid, 'grid', [seed]);
+  }
+  walk(seed, a, b, frames) {
+    return call('call', this.sid, 'walk', [seed, a, b, frames]);
   }
   free() {
     call('free', this.sid).catch(() => {});

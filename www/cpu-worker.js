@@ -1,11 +1,12 @@
-// The CPU backend's thread: training sessions on the fast CPU path (src/fast compiled to wasm
-// with SIMD) run here, so a step that takes the CPU half a second never holds up the page.
+// The CPU backend's thread: training sessions and pretrained generators on the fast CPU path
+// (src/fast compiled to wasm with SIMD) run here, so a step that takes the CPU half a second,
+// or a grid of 64 faces, never holds up the page.
 // Messages come from www/cpu-session.js: {id, op, args}; each gets {id, result} or {id, error}.
 
-import init, { Session, Dataset } from './pkg/webgan.js';
+import init, { Session, Dataset, Painter } from './pkg/webgan.js';
 
 const ready = init();
-const sessions = new Map();
+const sessions = new Map(); // and painters: ids never repeat
 let data = null; // the one dataset the page last sent (a wasm Dataset)
 
 // Arguments name the dataset as '$data' (it lives here, not in the message).
@@ -17,6 +18,11 @@ const ops = {
     sessions.set(sid, s);
     // What the page reads without waiting (CpuSession keeps them).
     return { info: s.describe(), opts: s.options(), batchSize: s.batch(), imageSize: s.image_size(), chans: s.channels() };
+  },
+  painter(sid, bytes) {
+    const p = Painter.on_cpu(bytes);
+    sessions.set(sid, p);
+    return { info: p.describe(), imageSize: p.image_size() };
   },
   data(size, channels, pixels) {
     data?.free();

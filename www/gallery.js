@@ -2,13 +2,15 @@
 // between two of its images along a great circle of z-space, and a PNG download.
 
 import { putSquare, downloadPng } from './canvas.js';
+import { CpuPainter } from './cpu-session.js';
 
 const FRAMES = 48; // images per walk, drawn in one batch
 const FRAME_MS = 60;
 
 // `adapter` ({name, emulated}, or null without WebGPU) decides where grids after the first are
 // drawn: on a real GPU there; on a CPU emulation of one the fast CPU path is quicker. The
-// first grid is always drawn on the CPU: it needs no shader compiles, so it comes at once.
+// first grid is always drawn on the CPU (in the CPU backend's worker, off the page's thread):
+// it needs no shader compiles, so it comes at once.
 export function startGallery(wasm, gpu, adapter, state) {
   for (const card of document.querySelectorAll('#gallery .card')) {
     const name = card.id.replace(/^card-/, '');
@@ -32,7 +34,7 @@ async function startCard(wasm, gpu, card, drawn) {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   const bytes = new Uint8Array(await response.arrayBuffer());
-  let painter = wasm.Painter.on_cpu(bytes);
+  let painter = await CpuPainter.create(bytes);
   const [gridCanvas, walkCanvas] = card.querySelectorAll('canvas');
   const info = card.querySelector('.card-info');
   const kib = Math.round(bytes.length / 1024);
