@@ -34,9 +34,10 @@
 # Environment (all optional):
 #   PORT, HOST                 where `serve` listens (8000, 127.0.0.1)
 #   NATIVE_TIMEOUT             seconds for the native test phase, build included (1500)
-#   BROWSER_TIMEOUT            seconds for the browser test phase, build included (900)
+#   BROWSER_TIMEOUT            seconds for the browser test phase (Chromium, then Firefox),
+#                              build included (1500)
 #   PAGE_TIMEOUT               seconds for the page test phase, build included (1500)
-#                              (with installing, these fit CI's 90 minutes: 65 minutes of phases)
+#                              (with installing, these fit CI's 90 minutes: 75 minutes of phases)
 #   WASM_BINDGEN_TEST_TIMEOUT  seconds one wasm test binary may run in the browser (900)
 #   BENCH_TIMEOUT              seconds each half of `bench` may run, native build included (3600)
 #   BENCH_SCREENSHOT           `bench`: save a PNG of bench.html, as it ended, to this path
@@ -188,6 +189,15 @@ ensure_geckodriver() {
     cargo_install geckodriver.log geckodriver --version "=$GECKODRIVER_VERSION"
 }
 
+# geckodriver where Firefox is installed too (`./build.sh test` installs both), else nothing:
+# the Firefox tests are then left out, and that is said.
+geckodriver_path() {
+    local gecko=''
+    { have firefox-esr || have firefox; } && gecko=$(command -v geckodriver || true)
+    [ -n "$gecko" ] || say "no Firefox or geckodriver: the Firefox tests are left out"
+    printf '%s\n' "$gecko"
+}
+
 chromedriver_path() {
     local d=${CHROMEDRIVER:-}
     [ -n "$d" ] || d=$(command -v chromedriver || true)
@@ -292,11 +302,25 @@ run_pages() {
     build_deps
     ensure_runtime_dir
     quietly wasm-build.log build
-    # The Firefox tests run where Firefox and geckodriver are installed (`./build.sh test` installs them).
-    local gecko=''
-    have firefox-esr || have firefox && gecko=$(command -v geckodriver || true)
-    [ -n "$gecko" ] || say "no Firefox or geckodriver: the Firefox page tests are left out"
-    webgan_py pages "$(chromedriver_path)" webdriver.json "$TARGET_DIR/page-shots" "$gecko"
+    webgan_py pages "$(chromedriver_path)" webdriver.json "$TARGET_DIR/page-shots" "$(geckodriver_path)"
+}
+
+# The wasm tests in the browsers: tests/browser.rs and the library's unit tests in Chromium,
+# then tests/firefox.rs in Firefox with its own WebGPU (when Firefox and geckodriver are there).
+# The tests run even without WebGPU: they must then fail on their own, loudly, not skip.
+# Doc-tests are a native matter. (No --no-fail-fast: wasm-pack hands these arguments to `cargo
+# build` too, which refuses it; each binary's tests all run under libtest anyway.)
+run_browser_tests() {
+    local driver=$1 gecko rc=0
+    env CHROMEDRIVER="$driver" wasm-pack test --headless --chrome --chromedriver "$driver" \
+        --mode no-install --release -- --lib --test browser || rc=$?
+    gecko=$(geckodriver_path)
+    if [ -n "$gecko" ]; then
+        say "browser: $(firefox-esr --version 2>/dev/null || firefox --version 2>/dev/null || true); $("$gecko" --version 2>/dev/null | head -n 1 || true)"
+        env GECKODRIVER="$gecko" wasm-pack test --headless --firefox --geckodriver "$gecko" \
+            --mode no-install --release -- --test firefox || rc=$?
+    fi
+    return "$rc"
 }
 
 run_tests() {
@@ -314,14 +338,8 @@ run_tests() {
     say "browser: $(chromium --version 2>/dev/null | head -n 1 || true); $("$driver" --version 2>/dev/null | head -n 1 || true)"
     local preflight_rc=0
     webgpu_preflight "$driver" || preflight_rc=$?
-    # The tests run even without WebGPU: they must then fail on their own, loudly, not skip.
-    # `--lib --test '*'`: unit and integration tests only; doc-tests are a native matter. (No
-    # --no-fail-fast: wasm-pack hands these arguments to `cargo build` too, which refuses it;
-    # the browser tests are one binary, tests/browser.rs, and libtest runs all of its tests.)
     export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-900}
-    run_phase browser "${BROWSER_TIMEOUT:-900}" "$browser_log" \
-        env CHROMEDRIVER="$driver" wasm-pack test --headless --chrome --chromedriver "$driver" \
-        --mode no-install --release -- --lib --test '*'
+    run_phase browser "${BROWSER_TIMEOUT:-1500}" "$browser_log" "$0" browser-tests "$driver"
     browser_rc=$PHASE_RC browser_secs=$PHASE_SECS
 
     # The page itself (www/index.html) in headless Chromium and Firefox: tests/page/page_tests.py.
@@ -359,7 +377,7 @@ run_tests() {
     echo
     echo "installing:    $installed_secs s"
     echo "native tests:  $native_ran ran, $np passed, $nf failed (exit $native_rc) in $native_secs s (limit ${NATIVE_TIMEOUT:-1500} s)"
-    echo "browser tests: $browser_ran ran, $bp passed, $bf failed (exit $browser_rc) in $browser_secs s (limit ${BROWSER_TIMEOUT:-900} s)"
+    echo "browser tests: $browser_ran ran, $bp passed, $bf failed (exit $browser_rc) in $browser_secs s (limit ${BROWSER_TIMEOUT:-1500} s)"
     echo "page tests:    $page_ran ran, $pp passed, $pf failed (exit $page_rc) in $page_secs s (limit ${PAGE_TIMEOUT:-1500} s; screenshots in $TARGET_DIR/page-shots)"
     echo "$((np + bp + pp)) passed, $((nf + bf + pf)) failed in $SECONDS s"
     return "$status"
@@ -486,6 +504,7 @@ case "${1:-build}" in
     serve) build && serve ;;
     test) run_tests ;;
     pages) run_pages ;;
+    browser-tests) shift && run_browser_tests "$@" ;;
     bench) shift && run_bench "$@" ;;
     compare) shift && run_compare "$@" ;;
     deps) test_deps ;;
