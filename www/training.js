@@ -205,9 +205,10 @@ export function startTraining(wasm, firstGpu, adapter, state) {
 
   // Where new runs train, and why. A CPU emulation of a GPU (SwiftShader, llvmpipe, WARP) runs
   // the WGSL kernels several times slower than the fast CPU path runs the same step.
+  let noGpu = 'this browser has no WebGPU'; // why new runs cannot use WebGPU, once they cannot
   const backend = () => {
     const asked = field('backend').value;
-    if (!gpu) return { use: 'cpu', why: 'this browser has no WebGPU' };
+    if (!gpu) return { use: 'cpu', why: noGpu };
     if (asked === 'webgpu') return { use: 'webgpu', why: 'chosen' };
     if (asked === 'cpu') return { use: 'cpu', why: 'chosen' };
     return adapter?.emulated
@@ -481,6 +482,16 @@ export function startTraining(wasm, firstGpu, adapter, state) {
   const watch = (device) =>
     (lostSignal = device.lost().then((why) => {
       if (device !== gpu) return;
+      if (!S.runs.some((r) => r.session.backend() === 'webgpu')) {
+        // Nothing here lived on the device: runs on the CPU carry on, and new runs go there too.
+        gpu = null;
+        noGpu = `the GPU device was lost (${why})`;
+        T.gpuLost = why;
+        field('backend').value = 'cpu';
+        field('backend').disabled = true;
+        showBackend();
+        return;
+      }
       T.lost = why;
       S.running = false;
       S.lock = Promise.resolve(); // calls in flight on the dead device may never settle
@@ -489,7 +500,7 @@ export function startTraining(wasm, firstGpu, adapter, state) {
       buttons();
     }));
   if (gpu) watch(gpu);
-  state.debug = { loseGpu: () => gpu.destroy() };
+  state.debug = { loseGpu: () => gpu?.destroy() };
   $('reconnect').onclick = guard(async () => {
     const fresh = await wasm.WebGpu.open();
     const saves = await allSaves();

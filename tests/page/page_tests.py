@@ -604,6 +604,24 @@ def survives_a_lost_gpu(b, url, shots):
     print(f"    lost the device at step > {saved}: {message!r}; reopened, resumed from step {saved} to {t['step']}")
 
 
+def a_lost_gpu_leaves_cpu_runs_training(b, url, shots):
+    # A run on the CPU path has nothing on the GPU: losing the device must not stop it.
+    open_page(b, url)
+    set_controls(b, {**SMALL, "backend": "cpu", "steps": 1000})
+    click(b, "train-mnist")
+    s, _ = wait(b, "the first steps on the CPU", lambda s: s["training"]["step"] >= 2, 300)
+    assert s["training"]["backend"] == "cpu", s["training"]
+    js(b, "window.webgan.debug.loseGpu()")
+    s, _ = wait(b, "the loss to be noticed", lambda s: s["training"].get("gpuLost"), 60)
+    step = s["training"]["step"]
+    s, _ = wait(b, "more steps after the loss", lambda s: s["training"]["step"] >= step + 3, 300)
+    assert s["training"]["running"] and not s["training"].get("lost"), s["training"]
+    why = js(b, "return document.getElementById('backend-why').textContent")
+    assert "lost" in why and "CPU" in why, why
+    assert js(b, "return document.getElementById('reconnect').hidden"), "a reconnect offered for a run that needs no GPU"
+    print(f"    GPU lost at step {step} ({s['training']['gpuLost']}); the CPU run went on to step {s['training']['step']}; {why!r}")
+
+
 def divergence_restores_the_last_good_state(b, url, shots):
     two_mnist_steps(b, url)
     # A new model with an absurd learning rate: its weights overflow within a few steps.
@@ -622,7 +640,7 @@ def divergence_restores_the_last_good_state(b, url, shots):
     print(f"    resumed from the restored state to step {t['step']} with finite losses")
 
 
-TESTS = [opens_and_draws_pretrained_grids, draws_and_trains_on_the_cpu_without_webgpu, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, drops_a_folder_and_trains_64x64_rgb, loose_files_are_named_by_count_grey_is_proposed_and_pause_says_paused, checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu, divergence_restores_the_last_good_state]
+TESTS = [opens_and_draws_pretrained_grids, draws_and_trains_on_the_cpu_without_webgpu, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, drops_a_folder_and_trains_64x64_rgb, loose_files_are_named_by_count_grey_is_proposed_and_pause_says_paused, checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu, a_lost_gpu_leaves_cpu_runs_training, divergence_restores_the_last_good_state]
 
 
 # ---- Firefox (geckodriver) -----------------------------------------------------------------
