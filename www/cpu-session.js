@@ -43,6 +43,9 @@ async function withData(data) {
   return '$data';
 }
 
+// The CPU backend's wasm heap in bytes, its peak so far (0 before the worker has started).
+export const cpuHeapBytes = () => (worker ? call('heap') : Promise.resolve(0));
+
 export class CpuSession {
   // A fresh model (`options` as Session.create reads them), in the worker.
   static async create(options) {

@@ -32,6 +32,10 @@ const ops = {
   call(sid, method, args) {
     return sessions.get(sid)[method](...resolve(args));
   },
+  // The wasm heap's size in bytes (it only grows: its size is the peak so far).
+  async heap() {
+    return (await ready).memory.buffer.byteLength;
+  },
   free(sid) {
     sessions.get(sid)?.free();
     sessions.delete(sid);

@@ -8,7 +8,7 @@ import { putSquare, downloadBlob } from './canvas.js';
 import { loadMnist, filesFromInput, filesFromDrop, decodeFiles, datasetName, BUDGET_BYTES } from './data.js';
 import { putSave, allSaves } from './storage.js';
 import { watchGpuErrors } from './gpu-errors.js';
-import { CpuSession } from './cpu-session.js';
+import { CpuSession, cpuHeapBytes } from './cpu-session.js';
 
 const $ = (id) => document.getElementById(id);
 const AUTOSAVE_MS = 60_000;
@@ -33,6 +33,7 @@ export function startTraining(wasm, firstGpu, adapter, state) {
   };
   const T = (state.training = { step: 0, running: false, message: '', data: null, grids: 0, autosaves: 0 });
   Object.defineProperty(T, 'rows', { get: () => chart.rows }); // the chart's history, for tests
+  state.cpuHeapBytes = cpuHeapBytes; // for the page's benchmarks
 
   // Runs f after every earlier session call has finished (wasm sessions take one call at a time).
   const exclusive = (f) => {

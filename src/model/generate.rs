@@ -1,5 +1,6 @@
-//! Drawing images from generator weights: on the GPU (G alone, inference batchnorm), or on the
-//! CPU reference where there is no WebGPU; and laying images out as an RGBA grid for a canvas.
+//! Drawing images from generator weights: on the GPU (G alone, inference batchnorm; or, for a
+//! trainer's live grid, batch statistics), or on the CPU reference (the oracle: the page draws
+//! with `fast::generate`); and laying images out as an RGBA grid for a canvas.
 
 use super::weights::GeneratorWeights;
 use super::{cpu, generator, latent, Network};

@@ -777,3 +777,26 @@ def time_to_digits(driver, caps_file, limit):
     finally:
         www.shutdown()
 
+
+def heap(driver, caps_file, steps):
+    """Not a test: the CPU backend's wasm heap (its peak: wasm memory only grows) while "Train on
+    MNIST" runs `steps` steps on the CPU path, printed every 100 steps. Bounded means it stops
+    growing after the first steps."""
+    www = serve_in_background(functools.partial(QuietWww, directory="www"))
+    url = f"http://127.0.0.1:{www.server_address[1]}/index.html"
+    read = {"script": "window.webgan.cpuHeapBytes().then(arguments[0])", "args": []}
+    try:
+        with Browser(driver, caps_file) as b:
+            open_page(b, url)
+            set_controls(b, {"backend": "cpu", "steps": int(steps), "every": 100000})
+            click(b, "train-mnist")
+            for at in range(1, int(steps) + 1, 100):
+                s, _ = wait(b, f"step {at}", lambda s: s["training"]["step"] >= at, 3600)
+                mib = b.cmd("POST", "/execute/async", read) / 2**20
+                print(f"step {s['training']['step']:5}: wasm heap {mib:.1f} MiB ({s['training']['msPerStep']:.0f} ms/step)", flush=True)
+            train_until(b, int(steps), 3600)
+            print(f"step {int(steps):5}: wasm heap {b.cmd('POST', '/execute/async', read) / 2**20:.1f} MiB")
+    finally:
+        www.shutdown()
+    return 0
+

@@ -19,6 +19,8 @@ one www/ server and one WebDriver client.
                                          with GECKODRIVER, the Firefox ones too
     web.py measure DRIVER CAPS STEPS     the page's figures at its defaults: time to the first
                                          grid, MNIST training images/s
+    web.py heap DRIVER CAPS STEPS        the CPU backend's wasm heap while "Train on MNIST" runs
+                                         STEPS steps on the CPU path
     web.py time-to-digits DRIVER CAPS LIMIT
                                          from "Train on MNIST" to 8+ of 10 digit classes found
                                          confident by the shipped classifier, in seconds
@@ -354,8 +356,13 @@ def time_to_digits(driver, caps_file, limit):
         raise Fail("no digits within the time limit")
 
 
+def heap(driver, caps_file, steps):
+    import page_tests
+    page_tests.heap(driver, caps_file, steps)
+
+
 COMMANDS = {"serve": serve, "preflight": preflight, "bench": bench, "compare": compare, "pages": pages,
-            "measure": measure, "time-to-digits": time_to_digits}
+            "measure": measure, "time-to-digits": time_to_digits, "heap": heap}
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, on_sigterm)
