@@ -266,14 +266,18 @@ def draws_and_trains_on_the_cpu(b, url, shots, shot):
     assert "CPU" in why and "no WebGPU" in why, why
     for control in ("train-mnist", "folder", "files", "load"):
         assert not js(b, f"return document.getElementById('{control}').disabled"), f"#{control} is disabled without WebGPU"
-    set_controls(b, {**SMALL, "backend": "auto", "steps": 6})
+    # One step first, then five more: the CPU path can run all six before a test reads a grid.
+    set_controls(b, {**SMALL, "backend": "auto", "steps": 1})
     click(b, "train-mnist")
     s, _ = wait(b, "MNIST and the first grid", lambda s: s["training"]["grids"] >= 1, 180)
     assert s["training"]["backend"] == "cpu", s["training"]
     differ = cell_difference(b, "#runs canvas.grid", 32)
     assert differ > 3, f"the live grid's cells are alike: they differ by {differ:.2f} grey levels"
-    js(b, "window.webgan.resetLongTasks()")
+    train_until(b, 1, 300)
     before = pixels(b, "#runs canvas.grid")
+    set_controls(b, {"steps": 6})
+    js(b, "window.webgan.resetLongTasks()")
+    click(b, "resume")
     t, secs = train_until(b, 6, 300)
     after = pixels(b, "#runs canvas.grid")
     long_tasks = js(b, "return window.webgan.longTasks")
@@ -383,7 +387,7 @@ def drops_a_folder_and_trains_64x64_rgb(b, url, shots):
     with open(os.path.join(folder, "set2", "readme.txt"), "wb") as f:
         f.write(b"these are not faces\n")
     open_page(b, url)
-    set_controls(b, {**SMALL, "backend": "auto", "batch": 4, "size": 64, "channels": 3, "steps": 3, "every": 1})
+    set_controls(b, {**SMALL, "backend": "auto", "batch": 4, "size": 64, "channels": 3, "steps": 1, "every": 1})
     d = cdp_drop(b, [folder])
     assert (d["total"], d["loaded"], d["skipped"]) == (13, 12, 1), f"the dropped folder counted as {d}"
     assert d["reasons"][0]["path"].endswith("readme.txt") and d["reasons"][0]["reason"].startswith("not an image"), d["reasons"]
@@ -392,10 +396,13 @@ def drops_a_folder_and_trains_64x64_rgb(b, url, shots):
     print(f"    dropped folder: {text}")
 
     # 64x64 RGB training: a live grid that changes and is not flat, a score, a checkpoint.
+    # One step, then two more (the CPU path may run all three before a test reads a grid).
     click(b, "start")
-    s, _ = wait(b, "the first grid", lambda s: s["training"]["grids"] >= 1, 300)
+    train_until(b, 1, 300)
     before = pixels(b, "#runs canvas.grid")
     assert before[:2] == [8 * 66 + 2] * 2, f"a 64x64 grid of {before[:2]}"
+    set_controls(b, {"steps": 3})
+    click(b, "resume")
     t, secs = train_until(b, 3, 600)
     after = pixels(b, "#runs canvas.grid")
     differ = cell_difference(b, "#runs canvas.grid", 64)
