@@ -30,6 +30,7 @@ export function startTraining(wasm, firstGpu, adapter, state) {
     actions: 0, // the user's actions in flight (loading, scoring, saving...)
     lastBusy: 0, // when an action or a training step last ended (the tuning waits for quiet)
     tuning: null, // a kernel tuning in progress
+    tuned: undefined, // whether this device's tuning is cached (asked once)
   };
   const T = (state.training = { step: 0, running: false, message: '', data: null, grids: 0, autosaves: 0 });
   Object.defineProperty(T, 'rows', { get: () => chart.rows }); // the chart's history, for tests
@@ -148,12 +149,16 @@ export function startTraining(wasm, firstGpu, adapter, state) {
   const tuneWhenIdle = () => {
     if (S.tuning || S.running || S.actions > 0 || T.lost) return;
     if (!S.runs.some((r) => r.session.backend() === 'webgpu')) return;
-    if (performance.now() - S.lastBusy < IDLE_TUNE_MS || gpu.is_tuned()) return;
+    if (performance.now() - S.lastBusy < IDLE_TUNE_MS) return;
+    // is_tuned hashes the shader sources for the cache key: ask once per device, not every 5 s.
+    S.tuned ??= gpu.is_tuned();
+    if (S.tuned) return;
     const before = T.message;
     say('Tuning the kernels for this GPU while the page is idle (once; new runs use them)…');
     S.tuning = exclusive(() => gpu.tune((line) => console.log(line)))
       .then((tuning) => {
         console.log(`kernel tuning: ${tuning}`);
+        S.tuned = true;
         if (T.message.startsWith('Tuning')) say(`${before} (Kernels tuned for this GPU: new runs use them.)`);
       })
       .catch((e) => console.warn('kernel tuning failed (the default tiles stay):', e))
@@ -506,6 +511,7 @@ export function startTraining(wasm, firstGpu, adapter, state) {
     const fresh = await wasm.WebGpu.open();
     const saves = await allSaves();
     gpu = fresh;
+    S.tuned = undefined;
     watch(gpu);
     watchGpuErrors(gpu, state);
     S.runs.forEach((r) => r.session.free());
