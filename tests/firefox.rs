@@ -7,16 +7,10 @@
 
 mod common;
 
+use common::browser_gpu as gpu;
 use wasm_bindgen_test::*;
-use webgan::gpu::Gpu;
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-async fn gpu() -> Gpu {
-    let gpu = Gpu::new().await.unwrap_or_else(|e| panic!("WebGPU is required for these tests: {e}"));
-    common::report(&format!("adapter: {}, {}", gpu.adapter_summary(), gpu.tuning()));
-    gpu
-}
 
 #[wasm_bindgen_test]
 async fn conv2d_matches_reference() {

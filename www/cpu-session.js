@@ -46,23 +46,42 @@ async function withData(data) {
 // The CPU backend's wasm heap in bytes, its peak so far (0 before the worker has started).
 export const cpuHeapBytes = () => (worker ? call('heap') : Promise.resolve(0));
 
-export class CpuSession {
-  // A fresh model (`options` as Session.create reads them), in the worker.
-  static async create(options) {
-    const s = new CpuSession(nextSession++);
-    Object.assign(s, await call('create', s.sid, options));
-    return s;
+// An object that lives in the worker under an id: made by worker op `op` (which returns the
+// fields the page reads without waiting), its methods called by name, freed with it.
+class Remote {
+  static async make(op, ...args) {
+    const r = new this(nextSession++);
+    Object.assign(r, await call(op, r.sid, ...args));
+    return r;
   }
 
   constructor(sid) {
     this.sid = sid;
   }
 
-  backend() {
-    return 'cpu';
+  call(method, args = []) {
+    return call('call', this.sid, method, args);
   }
+
   describe() {
     return this.info;
+  }
+  image_size() {
+    return this.imageSize;
+  }
+  free() {
+    call('free', this.sid).catch(() => {});
+  }
+}
+
+export class CpuSession extends Remote {
+  // A fresh model (`options` as Session.create reads them), in the worker.
+  static create(options) {
+    return this.make('create', options);
+  }
+
+  backend() {
+    return 'cpu';
   }
   options() {
     return this.opts;
@@ -70,69 +89,48 @@ export class CpuSession {
   batch() {
     return this.batchSize;
   }
-  image_size() {
-    return this.imageSize;
-  }
   channels() {
     return this.chans;
   }
   step() {
-    return call('call', this.sid, 'step', []);
+    return this.call('step');
   }
   epochs() {
-    return call('call', this.sid, 'epochs', []);
+    return this.call('epochs');
   }
   metrics(from) {
-    return call('call', this.sid, 'metrics', [from]);
+    return this.call('metrics', [from]);
   }
   grid() {
-    return call('call', this.sid, 'grid', []);
+    return this.call('grid');
   }
   save() {
-    return call('call', this.sid, 'save', []);
+    return this.call('save');
   }
   async train(data, steps) {
-    return call('call', this.sid, 'train', [await withData(data), steps]);
+    return this.call('train', [await withData(data), steps]);
   }
   async score(data, count, classifier) {
-    return call('call', this.sid, 'score', [await withData(data), count, classifier.slice()]);
+    return this.call('score', [await withData(data), count, classifier.slice()]);
   }
   async load(bytes, data) {
-    return call('call', this.sid, 'load', [bytes.slice(), await withData(data)]);
-  }
-  free() {
-    call('free', this.sid).catch(() => {});
+    return this.call('load', [bytes.slice(), await withData(data)]);
   }
 }
 
-export class CpuPainter {
+export class CpuPainter extends Remote {
   // Generator weights (a webgan-generator-1 file or a checkpoint's bytes), in the worker.
-  static async create(bytes) {
-    const p = new CpuPainter(nextSession++);
-    Object.assign(p, await call('painter', p.sid, bytes.slice()));
-    return p;
-  }
-
-  constructor(sid) {
-    this.sid = sid;
+  static create(bytes) {
+    return this.make('painter', bytes.slice());
   }
 
   engine() {
     return 'cpu';
   }
-  describe() {
-    return this.info;
-  }
-  image_size() {
-    return this.imageSize;
-  }
   grid(seed) {
-    return call('call', this.sid, 'grid', [seed]);
+    return this.call('grid', [seed]);
   }
   walk(seed, a, b, frames) {
-    return call('call', this.sid, 'walk', [seed, a, b, frames]);
-  }
-  free() {
-    call('free', this.sid).catch(() => {});
+    return this.call('walk', [seed, a, b, frames]);
   }
 }

@@ -344,7 +344,7 @@ impl Session {
                         let c = Classifier::new(gpu, &weights, 64, &gpu.tuning(), &cfg.adam).map_err(js_error)?;
                         c.logits(gpu, fake.data()).await.map_err(js_error)?
                     }
-                    Engine::Cpu { .. } => classify_cpu(&weights, fake.data(), &cfg),
+                    Engine::Cpu { .. } => classify_cpu(&weights, fake.data()),
                 };
                 let digits = digit_report(&softmax(&logits, CLASSES), CLASSES, CONFIDENT).map_err(js_error)?;
                 line += &format!("; digits: {digits}");
@@ -404,11 +404,13 @@ impl Session {
 
 /// The MNIST classifier's logits for `images` (NCHW, [-1, 1], 32x32 grey) on the fast CPU path,
 /// in inference mode: what [`Classifier::logits`] computes on the GPU.
-fn classify_cpu(weights: &ClassifierWeights, images: &[f32], cfg: &ModelConfig) -> Vec<f32> {
+fn classify_cpu(weights: &ClassifierWeights, images: &[f32]) -> Vec<f32> {
     let spec = classifier_spec(weights.width);
     let mut running = weights.running.clone(); // an inference pass only reads them
     let n = images.len() / (SIZE * SIZE);
-    fast::net::forward(&spec, n, &weights.params, &mut running, &cfg.bn, images.to_vec(), false).0
+    // The classifier's batchnorm settings, as `Classifier::new` builds it (not the GAN's).
+    let bn = crate::shape::BatchNormConfig::default();
+    fast::net::forward(&spec, n, &weights.params, &mut running, &bn, images.to_vec(), false).0
 }
 
 fn busy(_: impl std::fmt::Debug) -> JsValue {

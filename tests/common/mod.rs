@@ -60,6 +60,14 @@ pub fn then(act: Option<webgan::shape::Activation>, y: Vec<f32>) -> Vec<f32> {
     }
 }
 
+/// The GPU for the browser tests (tests/browser.rs, tests/firefox.rs): fails the test, naming
+/// why, where there is no WebGPU; reports the adapter and its tiles.
+pub async fn browser_gpu() -> webgan::gpu::Gpu {
+    let gpu = webgan::gpu::Gpu::new().await.unwrap_or_else(|e| panic!("WebGPU is required for these tests: {e}"));
+    report(&format!("adapter: {}, {}", gpu.adapter_summary(), gpu.tuning()));
+    gpu
+}
+
 /// Prints on both targets (console in the browser).
 pub fn report(line: &str) {
     #[cfg(target_arch = "wasm32")]

@@ -356,6 +356,24 @@ def loads_a_folder_through_the_file_input(b, url, shots):
     print(f"    trained {t['step']} steps on them in {secs:.0f} s")
 
 
+def save_checkpoint(b, path):
+    """Clicks "Save checkpoint", writes the bytes the page saved to `path`; returns their step."""
+    click(b, "save")
+    saved = b.cmd("POST", "/execute/async", {"script": """
+      const done = arguments[0];
+      const poll = () => {
+        const c = window.webgan.lastCheckpoint;
+        if (!c) return setTimeout(poll, 200);
+        let s = '';
+        for (let i = 0; i < c.bytes.length; i += 0x8000) s += String.fromCharCode(...c.bytes.subarray(i, i + 0x8000));
+        done({ step: c.step, b64: btoa(s) });
+      };
+      poll();""", "args": []}, timeout=180)
+    with open(path, "wb") as f:
+        f.write(base64.b64decode(saved["b64"]))
+    return saved["step"]
+
+
 def cdp_drop(b, paths):
     """A real drag and drop of files or folders (their paths) onto the drop zone, through the
     DevTools protocol's Input.dispatchDragEvent: the browser builds the DataTransfer itself, with
@@ -412,20 +430,8 @@ def drops_a_folder_and_trains_64x64_rgb(b, url, shots):
     s, _ = wait(b, "the quality score", lambda s: s["training"].get("score"), 300)
     score = s["training"]["score"]
     assert "64px" in score and "digits" not in score, score
-    click(b, "save")
-    saved = b.cmd("POST", "/execute/async", {"script": """
-      const done = arguments[0];
-      const poll = () => {
-        const c = window.webgan.lastCheckpoint;
-        if (!c) return setTimeout(poll, 200);
-        let s = '';
-        for (let i = 0; i < c.bytes.length; i += 0x8000) s += String.fromCharCode(...c.bytes.subarray(i, i + 0x8000));
-        done({ step: c.step, b64: btoa(s) });
-      };
-      poll();""", "args": []}, timeout=180)
     path = os.path.join(os.path.dirname(folder), "faces.safetensors")
-    with open(path, "wb") as f:
-        f.write(base64.b64decode(saved["b64"]))
+    save_checkpoint(b, path)
     click(b, "reset")
     send_file(b, "load", path)
     s, _ = wait(b, "the checkpoint to load", lambda s: s["training"]["message"].startswith(("Loaded", "faces.safetensors")), 120)
@@ -492,21 +498,9 @@ def drop_files(b, blobs):
 
 def checkpoint_round_trip(b, url, shots):
     two_mnist_steps(b, url)
-    click(b, "save")
-    saved = b.cmd("POST", "/execute/async", {"script": """
-      const done = arguments[0];
-      const poll = () => {
-        const c = window.webgan.lastCheckpoint;
-        if (!c) return setTimeout(poll, 200);
-        let s = '';
-        for (let i = 0; i < c.bytes.length; i += 0x8000) s += String.fromCharCode(...c.bytes.subarray(i, i + 0x8000));
-        done({ step: c.step, b64: btoa(s) });
-      };
-      poll();""", "args": []}, timeout=180)
-    assert saved["step"] == 2, f"saved at step {saved['step']}"
     path = os.path.join(tempfile.mkdtemp(prefix="webgan-ckpt-"), "page.safetensors")
-    with open(path, "wb") as f:
-        f.write(base64.b64decode(saved["b64"]))
+    step = save_checkpoint(b, path)
+    assert step == 2, f"saved at step {step}"
     # The run that never stopped: two more steps.
     set_controls(b, {"steps": 4})
     click(b, "resume")
