@@ -23,6 +23,7 @@ pub mod net;
 pub mod pointwise;
 
 use crate::model::checkpoint::{self, CheckpointError, NetState, TrainState};
+use crate::model::classifier::{classifier_spec, ClassifierWeights, SIZE};
 use crate::model::weights::GeneratorWeights;
 use crate::model::{discriminator, generator, ModelConfig, NetSpec};
 use crate::reference::bce_with_logits;
@@ -193,6 +194,35 @@ impl FastGan {
 pub fn generate(weights: &GeneratorWeights, z: &[f32]) -> Vec<f32> {
     let cfg = &weights.config;
     assert_eq!(z.len() % cfg.z_dim, 0, "z holds whole vectors");
-    let mut running = weights.running.clone(); // an inference pass only reads them
-    net::forward(&generator(cfg), z.len() / cfg.z_dim, &weights.params, &mut running, &cfg.bn, z.to_vec(), false).0
+    inference(&generator(cfg), &weights.params, &weights.running, &cfg.bn, z, cfg.z_dim)
+}
+
+/// The MNIST classifier's logits for `images` (NCHW, [-1, 1], 32x32 grey), in inference mode:
+/// what [`Classifier::logits`](crate::model::classifier::Classifier::logits) computes on the GPU.
+pub fn classify(weights: &ClassifierWeights, images: &[f32]) -> Vec<f32> {
+    // The classifier's own batchnorm settings, as `Classifier::new` builds it (not the GAN's).
+    let bn = crate::shape::BatchNormConfig::default();
+    inference(&classifier_spec(weights.width), &weights.params, &weights.running, &bn, images, SIZE * SIZE)
+}
+
+/// Inputs per forward pass of [`inference`]: bounds the activations held at once (a 64x64 G
+/// holds about 1 MiB of them per image) without costing speed.
+const INFERENCE_CHUNK: usize = 256;
+
+/// `spec` in inference mode over any number of inputs of `input_len` values, in chunks.
+fn inference(
+    spec: &NetSpec,
+    params: &[Vec<f32>],
+    running: &[Vec<f32>],
+    bn: &crate::shape::BatchNormConfig,
+    inputs: &[f32],
+    input_len: usize,
+) -> Vec<f32> {
+    let mut running = running.to_vec(); // an inference pass only reads them
+    let mut out = Vec::with_capacity(inputs.len() / input_len * spec.output_len());
+    for chunk in inputs.chunks(INFERENCE_CHUNK * input_len) {
+        let n = chunk.len() / input_len;
+        out.extend(net::forward(spec, n, params, &mut running, bn, chunk.to_vec(), false).0);
+    }
+    out
 }

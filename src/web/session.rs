@@ -22,7 +22,7 @@ use crate::gpu::Gpu;
 use crate::metrics::digits::{digit_report, CONFIDENT};
 use crate::metrics::swd::{swd, Images, SwdConfig};
 use crate::model::checkpoint::{from_bytes, read_config};
-use crate::model::classifier::{classifier_spec, Classifier, ClassifierWeights, CLASSES, SIZE};
+use crate::model::classifier::{Classifier, ClassifierWeights, CLASSES, SIZE};
 use crate::model::generate::grid_rgba;
 use crate::model::latent::normal_z;
 use crate::model::ModelConfig;
@@ -344,7 +344,7 @@ impl Session {
                         let c = Classifier::new(gpu, &weights, 64, &gpu.tuning(), &cfg.adam).map_err(js_error)?;
                         c.logits(gpu, fake.data()).await.map_err(js_error)?
                     }
-                    Engine::Cpu { .. } => classify_cpu(&weights, fake.data()),
+                    Engine::Cpu { .. } => fast::classify(&weights, fake.data()),
                 };
                 let digits = digit_report(&softmax(&logits, CLASSES), CLASSES, CONFIDENT).map_err(js_error)?;
                 line += &format!("; digits: {digits}");
@@ -400,17 +400,6 @@ impl Session {
         let inner = Inner { engine, run: None, real: Vec::new(), history: Vec::new() };
         Session { cfg, backend, inner: Rc::new(RefCell::new(inner)) }
     }
-}
-
-/// The MNIST classifier's logits for `images` (NCHW, [-1, 1], 32x32 grey) on the fast CPU path,
-/// in inference mode: what [`Classifier::logits`] computes on the GPU.
-fn classify_cpu(weights: &ClassifierWeights, images: &[f32]) -> Vec<f32> {
-    let spec = classifier_spec(weights.width);
-    let mut running = weights.running.clone(); // an inference pass only reads them
-    let n = images.len() / (SIZE * SIZE);
-    // The classifier's batchnorm settings, as `Classifier::new` builds it (not the GAN's).
-    let bn = crate::shape::BatchNormConfig::default();
-    fast::net::forward(&spec, n, &weights.params, &mut running, &bn, images.to_vec(), false).0
 }
 
 fn busy(_: impl std::fmt::Debug) -> JsValue {

@@ -58,9 +58,11 @@ mod cli {
     enum Command {
         /// Train a DCGAN or BasicGAN on an MNIST IDX file or a folder of images.
         Train(TrainArgs),
-        /// Draw an 8x8 grid and an interpolation strip (spherical, between two z) from a checkpoint.
+        /// Draw an 8x8 grid and an interpolation strip (spherical, between two z) from a
+        /// generator, on the CPU.
         Sample {
-            #[arg(long)]
+            /// A training checkpoint or a generator weights file (as in www/weights/).
+            #[arg(long, alias = "weights")]
             checkpoint: PathBuf,
             #[arg(long, default_value = "samples.png")]
             out: PathBuf,
@@ -70,9 +72,10 @@ mod cli {
             seed: u64,
         },
         /// The sliced Wasserstein distance (x1e3 per pyramid level, Karras et al. 2018) between a
-        /// checkpoint's generator and real images.
+        /// generator's images and real images, on the CPU.
         Score {
-            #[arg(long)]
+            /// A training checkpoint or a generator weights file (as in www/weights/).
+            #[arg(long, alias = "weights")]
             checkpoint: PathBuf,
             /// An MNIST IDX file or a folder of images, read at the checkpoint's size and channels.
             #[arg(long)]
@@ -140,9 +143,11 @@ mod cli {
             #[arg(long, default_value_t = 500)]
             batch: usize,
         },
-        /// Write a checkpoint's generator as the page's compact weights file (F16, G only).
+        /// Write a checkpoint's generator as the page's compact weights file (F16, G only); from a
+        /// weights file, rewrite it with more --info lines.
         Export {
-            #[arg(long)]
+            /// A training checkpoint or a generator weights file.
+            #[arg(long, alias = "weights")]
             checkpoint: PathBuf,
             #[arg(long)]
             out: PathBuf,

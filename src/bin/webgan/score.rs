@@ -1,26 +1,24 @@
-//! `webgan-cli score`: the sliced Wasserstein distance between a checkpoint's generator and real
-//! images, per pyramid level (see `webgan::metrics::swd`). With `--baseline` it also scores two
+//! `webgan-cli score`: the sliced Wasserstein distance between a generator (a checkpoint or the
+//! page's F16 weights file) and real images, per pyramid level (see `webgan::metrics::swd`). With `--baseline` it also scores two
 //! disjoint sets of real images of the same size against each other: the floor a perfect
 //! generator would reach with that many images, without which the numbers cannot be read.
 //! With `--classifier` (MNIST) it also reads the generated digits with the project's classifier
-//! (see `webgan::metrics::digits`), and the real ones for comparison.
+//! (see `webgan::metrics::digits`), and the real ones for comparison. Everything runs on the fast
+//! CPU path: no GPU pipeline is compiled.
 
-use crate::train::generate;
+use crate::sample::load_generator;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use webgan::data::idx::load_mnist;
 use webgan::data::{load_folder_cropped, thousands, Crop, ImagePool};
-use webgan::gpu::Gpu;
+use webgan::fast;
 use webgan::metrics::digits::CONFIDENT;
 use webgan::metrics::{digit_report, swd, Images, SwdConfig};
-use webgan::model::checkpoint::read_config;
-use webgan::model::classifier::{Classifier, ClassifierWeights, CLASSES, SIZE};
+use webgan::model::classifier::{ClassifierWeights, CLASSES, SIZE};
 use webgan::model::latent::normal_z;
 use webgan::model::ModelConfig;
 use webgan::reference::softmax;
 use webgan::rng::Rng;
-use webgan::shape::AdamConfig;
-use webgan::train::Trainer;
 
 pub struct Options {
     pub checkpoint: PathBuf,
@@ -36,13 +34,8 @@ pub struct Options {
 }
 
 pub fn run(opts: &Options) -> Result<(), String> {
-    let name = opts.checkpoint.display();
-    let bytes = std::fs::read(&opts.checkpoint).map_err(|e| format!("{name}: {e}"))?;
-    let cfg = read_config(&bytes).map_err(|e| format!("{name}: {e}"))?;
-    let gpu = crate::cli::open_tuned_gpu()?;
-    let mut trainer = Trainer::new(&gpu, &cfg, &gpu.tuning()).map_err(|e| e.to_string())?;
-    trainer.load(&gpu, &bytes).map_err(|e| format!("{name}: {e}"))?;
-    println!("{name}: {cfg}, step {}", trainer.step);
+    let weights = load_generator(&opts.checkpoint)?;
+    let cfg = weights.config.clone();
 
     let sets = if opts.baseline { 2 } else { 1 };
     let pool = load_data(&opts.data, &cfg, sets * opts.count, opts.crop)?;
@@ -65,7 +58,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
 
     let started = Instant::now();
     let z = normal_z(&mut Rng::new(opts.seed ^ 0x5c0e), count, cfg.z_dim);
-    let fake = Images::new(generate(&gpu, &trainer, &z)?, cfg.channels, cfg.image_size)
+    let fake = Images::new(fast::generate(&weights, &z), cfg.channels, cfg.image_size)
         .map_err(|e| format!("the generator's images: {e}"))?;
     println!("generated {} images in {:.1} s", thousands(count), started.elapsed().as_secs_f64());
 
@@ -84,21 +77,20 @@ pub fn run(opts: &Options) -> Result<(), String> {
     if let Some(path) = &opts.classifier {
         let fake_values = fake.data();
         let real_pixels: Vec<u8> = order[..count].iter().flat_map(|&i| pool.image(i)).copied().collect();
-        digits(&gpu, path, &cfg, fake_values, &real_pixels)?;
+        digits(path, &cfg, fake_values, &real_pixels)?;
     }
     Ok(())
 }
 
 /// The classifier's reading of the generated digits and of as many real ones.
-fn digits(gpu: &Gpu, path: &Path, cfg: &ModelConfig, fake: &[f32], real: &[u8]) -> Result<(), String> {
+fn digits(path: &Path, cfg: &ModelConfig, fake: &[f32], real: &[u8]) -> Result<(), String> {
     if cfg.channels != 1 || cfg.image_size != SIZE {
         return Err(format!("the digit classifier reads {SIZE}x{SIZE} grey images; this generator draws {cfg}"));
     }
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let weights = ClassifierWeights::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    let c = Classifier::new(gpu, &weights, 250, &gpu.tuning(), &AdamConfig::default()).map_err(|e| e.to_string())?;
-    let fake_logits = pollster::block_on(c.logits(gpu, fake)).map_err(|e| e.to_string())?;
-    let real_logits = pollster::block_on(c.logits_u8(gpu, real)).map_err(|e| e.to_string())?;
+    let real = Images::from_u8(real, 1, SIZE)?;
+    let (fake_logits, real_logits) = (fast::classify(&weights, fake), fast::classify(&weights, real.data()));
     for (what, logits) in [("generated digits", fake_logits), ("real digits     ", real_logits)] {
         let report = digit_report(&softmax(&logits, CLASSES), CLASSES, CONFIDENT)?;
         println!("{what}: {report}");
