@@ -109,7 +109,7 @@ ensure_apt_packages() {
 
 # Debian 12's lavapipe (Mesa 22.3) turns every storage-buffer load in a loop into a scalar loop
 # over the SIMD lanes; Mesa 25 from bookworm-backports gathers instead, and runs the same conv
-# kernels 3-5x faster (README). Only speed depends on it: the tests pass on either.
+# kernels 3-5x faster (docs/PERFORMANCE.md). Only speed depends on it: the tests pass on either.
 ensure_fast_lavapipe() {
     have dpkg-query && [ "$(id -u)" = 0 ] || return 0
     grep -qs 'VERSION_CODENAME=bookworm' /etc/os-release || return 0
@@ -451,7 +451,7 @@ run_bench() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Side by side with TensorFlow.js (www/tfjs/; README "TensorFlow.js, side by side")
+# Side by side with TensorFlow.js (www/tfjs/; docs/PERFORMANCE.md, "TensorFlow.js, side by side")
 # ---------------------------------------------------------------------------------------------
 
 # TensorFlow.js as www/tfjs/package-lock.json pins it, into www/tfjs/node_modules (git-ignored,

@@ -5,7 +5,7 @@
 //!   (logits, loss, accuracy and every parameter gradient);
 //! - the weights file round trip, and refusal of a file that is not classifier weights;
 //! - the shipped classifier (`www/weights/mnist-classifier.safetensors`) reaches its stated
-//!   accuracy, the 99.12% the README states, on the whole MNIST test set shipped in `www/data/mnist/`;
+//!   accuracy, the 99.12% docs/MODELS.md states, on the whole MNIST test set shipped in `www/data/mnist/`;
 //! - the digit metric on inputs with known answers.
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -138,7 +138,7 @@ fn weights_round_trip_and_refusals() {
     assert!(err.contains("webgan-classifier-1"), "a generator's weights are refused by format: {err}");
 }
 
-/// The accuracy the README and the model card state for the shipped classifier on the 10,000
+/// The accuracy docs/MODELS.md and the model card state for the shipped classifier on the 10,000
 /// MNIST test images (9,912 right). The weights file records what its training run measured;
 /// both must agree, and the GPU must reproduce it (one image either way for rounding).
 const STATED_ACCURACY: f64 = 0.9912;
@@ -168,9 +168,9 @@ fn shipped_classifier_reaches_stated_accuracy() {
     );
     println!("real test digits: {digits}");
     let stated = weights.info.iter().find(|(k, _)| k == "test_accuracy").map(|(_, v)| v.as_str());
-    println!("stated in the weights file: {stated:?}, in the README: {STATED_ACCURACY}");
+    println!("stated in the weights file: {stated:?}, in docs/MODELS.md: {STATED_ACCURACY}");
     let stated: f64 = stated.and_then(|v| v.parse().ok()).expect("the weights file states its test_accuracy");
-    assert!((stated - STATED_ACCURACY).abs() < 5e-5, "the weights file states {stated}, the README {STATED_ACCURACY}");
+    assert!((stated - STATED_ACCURACY).abs() < 5e-5, "the weights file states {stated}, docs/MODELS.md {STATED_ACCURACY}");
     assert!(acc >= STATED_ACCURACY - 1.5e-4, "test accuracy {acc:.4} < the stated {STATED_ACCURACY}");
     // Real digits: nearly all read with confidence, every class present.
     assert_eq!(digits.classes_present, CLASSES);
