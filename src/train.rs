@@ -4,13 +4,16 @@
 //! 1. D on the real batch, BCE against 1, backward into D's zeroed gradients;
 //! 2. G(z) (training mode), D on it, BCE against 0, backward (D's gradients accumulate); Adam on D;
 //! 3. D (updated) on the same G(z), BCE against 1 (G's non-saturating loss), backward through D
-//!    into G's output, backward through G; Adam on G.
+//!    into G's output, backward through G; Adam on G;
+//! 4. with `ModelConfig::ema`, the moving average of G's parameters takes the new ones in.
 //!
 //! The losses and mean D outputs stay on the GPU in `metrics`:
 //! [D loss real, D(x), D loss fake, D(G(z)), G loss, D(G(z)) after D's update].
 
 use crate::gpu::{Dispatch, Gpu, GpuError, Listing, OpLabel, Sink, Tuning, View};
+use crate::model::network::Flat;
 use crate::model::{cpu, discriminator, generator, ModelConfig, NetSpec, Network};
+use crate::ops::ema::EmaOp;
 use crate::ops::loss::BceOp;
 use crate::ops::util::{byte_buffer, unpack_u8};
 use crate::reference;
@@ -47,6 +50,9 @@ pub struct Trainer {
     bce_fake: BceOp,
     bce_gen: BceOp,
     pub metrics: View,
+    /// The moving average of G's parameters (in `g.params`' layout) and its update, with
+    /// `cfg.ema` > 0.
+    pub g_ema: Option<(Flat, EmaOp)>,
     /// Steps taken (Adam's bias correction uses step + 1 for the next).
     pub step: u32,
 }
@@ -66,6 +72,13 @@ impl Trainer {
         let unpack_real = unpack_u8(gpu, &real_bytes, &d.input)?;
         let metrics = gpu.zeros("metrics", METRICS);
         let (logits, d_logits) = (d.output(), d.output_grad());
+        let g_ema = if cfg.ema > 0.0 {
+            let ema = Flat::new(gpu, "G params moving average", &g.params.lens());
+            let op = EmaOp::new(gpu, cfg.ema, &g.params.whole, &ema.whole)?;
+            Some((ema, op))
+        } else {
+            None
+        };
         let trainer = Trainer {
             bce_real: BceOp::new(gpu, logits, 1.0, d_logits, &metrics, 0)?,
             bce_fake: BceOp::new(gpu, logits, 0.0, d_logits, &metrics, 2)?,
@@ -76,9 +89,13 @@ impl Trainer {
             real_bytes,
             unpack_real,
             metrics,
+            g_ema,
             step: 0,
         };
         let (g_params, d_params) = init_params(cfg);
+        if let Some((ema, _)) = &trainer.g_ema {
+            ema.write(gpu, &g_params); // the average starts at the initial weights
+        }
         trainer.g.params.write(gpu, &g_params);
         trainer.d.params.write(gpu, &d_params);
         trainer.g.running.write(gpu, &trainer.g.spec.init_running());
@@ -142,6 +159,9 @@ impl Trainer {
         d.backward(sink, true, false);
         g.backward(sink, false, true);
         g.adam.encode(sink);
+        if let Some((_, op)) = &self.g_ema {
+            op.encode(sink);
+        }
     }
 }
 
@@ -158,6 +178,8 @@ pub struct CpuGan {
     g_v: Vec<Vec<f32>>,
     d_m: Vec<Vec<f32>>,
     d_v: Vec<Vec<f32>>,
+    /// The moving average of G's parameters; empty without `cfg.ema`.
+    pub g_ema: Vec<Vec<f32>>,
     pub step: u32,
 }
 
@@ -179,6 +201,7 @@ impl CpuGan {
             d_v: zeros_like(&d_params),
             g: g_spec,
             d: d_spec,
+            g_ema: if cfg.ema > 0.0 { g_params.clone() } else { Vec::new() },
             g_params,
             d_params,
             step: 0,
@@ -211,6 +234,9 @@ impl CpuGan {
         cpu::backward(&self.g, n, &self.g_params, &g_tape, &d_fake, &mut g_grads);
         for (((p, g), m), v) in self.g_params.iter_mut().zip(&g_grads).zip(&mut self.g_m).zip(&mut self.g_v) {
             reference::adam_update(&cfg.adam, self.step, p, g, m, v);
+        }
+        for (e, p) in self.g_ema.iter_mut().zip(&self.g_params) {
+            reference::ema_update(cfg.ema, e, p);
         }
         [real_loss.loss, real_loss.mean_prob, fake_loss.loss, fake_loss.mean_prob, gen_loss.loss, gen_loss.mean_prob]
     }

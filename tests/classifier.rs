@@ -170,7 +170,10 @@ fn shipped_classifier_reaches_stated_accuracy() {
     let stated = weights.info.iter().find(|(k, _)| k == "test_accuracy").map(|(_, v)| v.as_str());
     println!("stated in the weights file: {stated:?}, in docs/MODELS.md: {STATED_ACCURACY}");
     let stated: f64 = stated.and_then(|v| v.parse().ok()).expect("the weights file states its test_accuracy");
-    assert!((stated - STATED_ACCURACY).abs() < 5e-5, "the weights file states {stated}, docs/MODELS.md {STATED_ACCURACY}");
+    assert!(
+        (stated - STATED_ACCURACY).abs() < 5e-5,
+        "the weights file states {stated}, docs/MODELS.md {STATED_ACCURACY}"
+    );
     assert!(acc >= STATED_ACCURACY - 1.5e-4, "test accuracy {acc:.4} < the stated {STATED_ACCURACY}");
     // Real digits: nearly all read with confidence, every class present.
     assert_eq!(digits.classes_present, CLASSES);

@@ -61,7 +61,8 @@ fn sample_draws_the_same_grid_from_a_weights_file_and_a_checkpoint_and_the_refer
     let seed = 7u64;
     for (name, input) in [("file", &file), ("checkpoint", &checkpoint)] {
         let (grid, strip) = (dir.join(format!("{name}.png")), dir.join(format!("{name}-strip.png")));
-        let out = cli(&["sample", "--checkpoint", path(input), "--out", path(&grid), "--strip", path(&strip), "--seed", "7"]);
+        let out =
+            cli(&["sample", "--checkpoint", path(input), "--out", path(&grid), "--strip", path(&strip), "--seed", "7"]);
         assert!(out.contains("step 3750"), "{out}");
     }
     let (file_grid, ckpt_grid) = (png_rgb(&dir.join("file.png")), png_rgb(&dir.join("checkpoint.png")));
@@ -97,7 +98,17 @@ fn score_reads_a_weights_file_and_a_checkpoint_to_the_same_figures() {
     let data = shipped("data/mnist/t10k-images-idx3-ubyte.gz");
     let classifier = shipped("weights/mnist-classifier.safetensors");
     let score = |input: &Path| {
-        cli(&["score", "--checkpoint", path(input), "--data", path(&data), "--count", "300", "--classifier", path(&classifier)])
+        cli(&[
+            "score",
+            "--checkpoint",
+            path(input),
+            "--data",
+            path(&data),
+            "--count",
+            "300",
+            "--classifier",
+            path(&classifier),
+        ])
     };
     let (from_file, from_checkpoint) = (score(&file), score(&checkpoint));
     println!("{from_file}");

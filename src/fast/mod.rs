@@ -43,6 +43,8 @@ pub struct FastGan {
     pub g_v: Vec<Vec<f32>>,
     pub d_m: Vec<Vec<f32>>,
     pub d_v: Vec<Vec<f32>>,
+    /// The moving average of G's parameters; empty without `cfg.ema`.
+    pub g_ema: Vec<Vec<f32>>,
     /// Steps taken (Adam's bias correction uses step + 1 for the next).
     pub step: u32,
 }
@@ -74,6 +76,7 @@ impl FastGan {
             d_v: zeros_like(&d_params),
             g,
             d,
+            g_ema: if cfg.ema > 0.0 { g_params.clone() } else { Vec::new() },
             g_params,
             d_params,
             step: 0,
@@ -112,6 +115,9 @@ impl FastGan {
         let mut g_grads = zeros_like(&self.g_params);
         net::backward(&self.g, n, &self.g_params, &g_tape, d_fake, Some(&mut g_grads), false);
         adam(cfg, self.step, &mut self.g_params, &g_grads, &mut self.g_m, &mut self.g_v);
+        for (e, p) in self.g_ema.iter_mut().zip(&self.g_params) {
+            crate::reference::ema_update(cfg.ema, e, p); // memory-bound: the plain loop is as fast
+        }
         [real_loss.loss, real_loss.mean_prob, fake_loss.loss, fake_loss.mean_prob, gen_loss.loss, gen_loss.mean_prob]
     }
 
@@ -150,13 +156,17 @@ impl FastGan {
             run,
             g: net(&self.g_params, &self.g_m, &self.g_v, &self.g_running),
             d: net(&self.d_params, &self.d_m, &self.d_v, &self.d_running),
+            g_ema: self.g_ema.clone(),
         }
     }
 
-    /// The model a checkpoint holds (its config's architecture).
+    /// The model a checkpoint holds (its config's architecture), with G's moving average when
+    /// its config keeps one (starting from G's parameters if the checkpoint has none).
     pub fn from_state(state: TrainState) -> FastGan {
+        let g_ema = if state.config.ema > 0.0 { state.ema_or_params().to_vec() } else { Vec::new() };
         let TrainState { config, step, g, d, .. } = state;
         FastGan {
+            g_ema,
             g: generator(&config),
             d: discriminator(&config),
             g_params: g.params,
@@ -182,6 +192,7 @@ impl FastGan {
     pub fn load(&mut self, cfg: &ModelConfig, bytes: &[u8]) -> Result<Vec<(String, String)>, CheckpointError> {
         let mut state = checkpoint::from_bytes(bytes, cfg)?;
         let run = std::mem::take(&mut state.run);
+        state.config.ema = cfg.ema;
         *self = FastGan::from_state(state);
         Ok(run)
     }
@@ -195,6 +206,51 @@ pub fn generate(weights: &GeneratorWeights, z: &[f32]) -> Vec<f32> {
     let cfg = &weights.config;
     assert_eq!(z.len() % cfg.z_dim, 0, "z holds whole vectors");
     inference(&generator(cfg), &weights.params, &weights.running, &cfg.bn, z, cfg.z_dim)
+}
+
+/// Batches of z [`calibrate_running`] draws for an averaged generator: 1,024 images' statistics.
+pub const CALIBRATION_BATCHES: usize = 16;
+
+/// The generator to draw from, out of `bytes`: a generator weights file as it is, or a training
+/// checkpoint's G. Where the checkpoint keeps a moving average of G's parameters, that average,
+/// with batchnorm running statistics measured for it ([`calibrate_running`]: the training G's
+/// statistics belong to its own weights, not to the average's).
+pub fn generator_of(bytes: &[u8]) -> Result<GeneratorWeights, CheckpointError> {
+    let mut weights = GeneratorWeights::from_bytes(bytes)?;
+    if let Ok(config) = checkpoint::read_config(bytes) {
+        let state = checkpoint::from_bytes(bytes, &config)?;
+        if !state.g_ema.is_empty() {
+            weights.running = calibrate_running(&config, &state.g_ema, CALIBRATION_BATCHES, config.seed);
+            weights.params = state.g_ema;
+            let what = format!(
+                "moving average of G's parameters (decay {}); batchnorm statistics of {} generated batches of {}",
+                config.ema, CALIBRATION_BATCHES, config.batch
+            );
+            weights.info.push(("weights".into(), what));
+        }
+    }
+    Ok(weights)
+}
+
+/// Batchnorm running statistics for G with `params`: the mean over `batches` batches of
+/// `cfg.batch` random z of each batch's statistics (mean, unbiased variance), as the
+/// training-mode forward computes them. What BigGAN calls standing statistics.
+pub fn calibrate_running(cfg: &ModelConfig, params: &[Vec<f32>], batches: usize, seed: u64) -> Vec<Vec<f32>> {
+    let spec = generator(cfg);
+    let mut rng = crate::rng::Rng::new(seed ^ 0xca1b);
+    // Momentum 1: the running statistics become exactly each batch's.
+    let bn = crate::shape::BatchNormConfig { momentum: 1.0, ..cfg.bn };
+    let mut sum: Vec<Vec<f32>> = zeros_like(&spec.init_running());
+    for _ in 0..batches {
+        let z = crate::model::latent::normal_z(&mut rng, cfg.batch, cfg.z_dim);
+        let mut running = spec.init_running();
+        net::forward(&spec, cfg.batch, params, &mut running, &bn, z, true);
+        for (s, r) in sum.iter_mut().zip(&running) {
+            s.iter_mut().zip(r).for_each(|(s, r)| *s += r);
+        }
+    }
+    sum.iter_mut().for_each(|s| s.iter_mut().for_each(|v| *v /= batches as f32));
+    sum
 }
 
 /// The MNIST classifier's logits for `images` (NCHW, [-1, 1], 32x32 grey), in inference mode:

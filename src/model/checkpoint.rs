@@ -3,7 +3,8 @@
 //! Tensors (all F32, little-endian, PyTorch shapes): every parameter of G and D under its
 //! [`NetSpec::param_names`] name ("G.0.weight"), its Adam moments ("G.0.weight.adam_m",
 //! "G.0.weight.adam_v"), and each batchnorm layer's running statistics in order ("G.running.0",
-//! shape [2, C]: means then variances). String metadata: "format" = [`FORMAT`], the architecture
+//! shape [2, C]: means then variances), and with a moving average of G's parameters
+//! (`ModelConfig::ema`) that average under the parameters' names with ".ema". String metadata: "format" = [`FORMAT`], the architecture
 //! ([`ModelConfig::architecture`]), the hyperparameters ([`hyperparameters`]), "step", and the
 //! caller's run state (epoch, rng and sampler state...) under "run.<key>".
 //!
@@ -106,6 +107,8 @@ pub struct TrainState {
     pub run: Vec<(String, String)>,
     pub g: NetState,
     pub d: NetState,
+    /// The moving average of G's parameters, one vector per parameter tensor; empty without one.
+    pub g_ema: Vec<Vec<f32>>,
 }
 
 /// The hyperparameters a checkpoint records (a resume may change them).
@@ -118,6 +121,7 @@ pub fn hyperparameters(cfg: &ModelConfig) -> Vec<(&'static str, String)> {
         ("adam_eps", cfg.adam.eps.to_string()),
         ("bn_momentum", cfg.bn.momentum.to_string()),
         ("bn_eps", cfg.bn.eps.to_string()),
+        ("ema", cfg.ema.to_string()),
         ("seed", cfg.seed.to_string()),
     ]
 }
@@ -160,6 +164,24 @@ pub(super) fn tensor_layout(spec: &NetSpec) -> Vec<(String, Vec<usize>)> {
 }
 
 impl TrainState {
+    /// G's moving average to carry on from: the saved one, or (a checkpoint without one, the
+    /// average just switched on) G's parameters as they are.
+    pub fn ema_or_params(&self) -> &[Vec<f32>] {
+        if self.g_ema.is_empty() {
+            &self.g.params
+        } else {
+            &self.g_ema
+        }
+    }
+}
+
+/// (name, shape) of the moving average of a network's parameters.
+fn ema_layout(spec: &NetSpec) -> Vec<(String, Vec<usize>)> {
+    let n = spec.params().len();
+    tensor_layout(spec).into_iter().take(n).map(|(name, shape)| (format!("{name}.ema"), shape)).collect()
+}
+
+impl TrainState {
     /// The safetensors file. Panics if a tensor's length does not match the config's model.
     pub fn to_bytes(&self) -> Vec<u8> {
         let cfg = &self.config;
@@ -174,6 +196,14 @@ impl TrainState {
             let layout = tensor_layout(&spec);
             assert_eq!(layout.len(), net.tensors().count(), "{}: tensor count", spec.name);
             for ((name, shape), values) in layout.into_iter().zip(net.tensors()) {
+                assert_eq!(shape.iter().product::<usize>(), values.len(), "{name}: length");
+                tensors.push((name, shape, values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()));
+            }
+        }
+        if !self.g_ema.is_empty() {
+            let names = ema_layout(&generator(cfg));
+            assert_eq!(names.len(), self.g_ema.len(), "G's moving average: tensor count");
+            for ((name, shape), values) in names.into_iter().zip(&self.g_ema) {
                 assert_eq!(shape.iter().product::<usize>(), values.len(), "{name}: length");
                 tensors.push((name, shape, values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()));
             }
@@ -236,6 +266,8 @@ pub(super) fn parse_config(meta: &BTreeMap<String, String>) -> Result<ModelConfi
             eps: field(meta, "adam_eps")?,
         },
         bn: BatchNormConfig { momentum: field(meta, "bn_momentum")?, eps: field(meta, "bn_eps")? },
+        // Files from before the moving average have none.
+        ema: if meta.contains_key("ema") { field(meta, "ema")? } else { 0.0 },
         seed: field(meta, "seed")?,
     })
 }
@@ -248,8 +280,27 @@ pub fn read_config(bytes: &[u8]) -> Result<ModelConfig, CheckpointError> {
 
 /// One network's tensors from the file, checked against `spec`.
 fn read_net(file: &SafeTensors<'_>, spec: &NetSpec) -> Result<NetState, CheckpointError> {
+    let mut values = read_f32(file, tensor_layout(spec))?;
+    let n = spec.params().len();
+    let running = values.split_off(3 * n);
+    let adam_v = values.split_off(2 * n);
+    let adam_m = values.split_off(n);
+    Ok(NetState { params: values, adam_m, adam_v, running })
+}
+
+/// The moving average of G's parameters if the file holds one (all of it, checked), else empty.
+fn read_ema(file: &SafeTensors<'_>, spec: &NetSpec) -> Result<Vec<Vec<f32>>, CheckpointError> {
+    let layout = ema_layout(spec);
+    match file.tensor(&layout[0].0) {
+        Ok(_) => read_f32(file, layout),
+        Err(_) => Ok(Vec::new()),
+    }
+}
+
+/// The named F32 tensors, each checked for presence, type, shape and finiteness.
+fn read_f32(file: &SafeTensors<'_>, layout: Vec<(String, Vec<usize>)>) -> Result<Vec<Vec<f32>>, CheckpointError> {
     let mut values = Vec::new();
-    for (name, shape) in tensor_layout(spec) {
+    for (name, shape) in layout {
         let bad = |why: String| CheckpointError::Tensor(format!("tensor {name} {why}"));
         let t = file.tensor(&name).map_err(|_| bad("is missing".into()))?;
         if t.dtype() != Dtype::F32 {
@@ -264,11 +315,7 @@ fn read_net(file: &SafeTensors<'_>, spec: &NetSpec) -> Result<NetState, Checkpoi
         }
         values.push(v);
     }
-    let n = spec.params().len();
-    let running = values.split_off(3 * n);
-    let adam_v = values.split_off(2 * n);
-    let adam_m = values.split_off(n);
-    Ok(NetState { params: values, adam_m, adam_v, running })
+    Ok(values)
 }
 
 /// Reads and checks a checkpoint for a model of `expected`'s architecture. The returned config
@@ -293,6 +340,7 @@ pub fn from_bytes(bytes: &[u8], expected: &ModelConfig) -> Result<TrainState, Ch
         run: meta.iter().filter_map(|(k, v)| Some((k.strip_prefix(RUN)?.to_string(), v.clone()))).collect(),
         g: read_net(&file, &generator(&config))?,
         d: read_net(&file, &discriminator(&config))?,
+        g_ema: read_ema(&file, &generator(&config))?,
         config,
     })
 }
@@ -307,6 +355,10 @@ impl Trainer {
             run,
             g: NetState::read(gpu, &self.g).await?,
             d: NetState::read(gpu, &self.d).await?,
+            g_ema: match &self.g_ema {
+                Some((ema, _)) => ema.read(gpu).await?,
+                None => Vec::new(),
+            },
         };
         Ok(state.to_bytes())
     }
@@ -318,6 +370,9 @@ impl Trainer {
         let state = from_bytes(bytes, &self.cfg)?;
         state.g.write(gpu, &self.g);
         state.d.write(gpu, &self.d);
+        if let Some((ema, _)) = &self.g_ema {
+            ema.write(gpu, state.ema_or_params());
+        }
         self.step = state.step;
         Ok(state.run)
     }

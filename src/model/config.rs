@@ -41,6 +41,9 @@ pub struct ModelConfig {
     pub batch: usize,
     pub adam: AdamConfig,
     pub bn: BatchNormConfig,
+    /// Decay of the exponential moving average of G's parameters kept beside them (0: none).
+    /// With it, samples, scores and exported weights come from the average (Yazici et al. 2019).
+    pub ema: f32,
     /// Seeds the weights, the noise and the data order.
     pub seed: u64,
 }
@@ -59,6 +62,7 @@ impl ModelConfig {
             batch: 64,
             adam: AdamConfig::default(),
             bn: BatchNormConfig::default(),
+            ema: 0.0,
             seed: 1,
         }
     }
@@ -96,6 +100,9 @@ impl ModelConfig {
                 return Err(format!("{name} must be positive"));
             }
         }
+        if !(0.0..1.0).contains(&self.ema) {
+            return Err(format!("ema {} must be in [0, 1): the decay of G's moving average, 0 for none", self.ema));
+        }
         if self.kind == Kind::Dcgan && !self.ngf.is_multiple_of(2) {
             return Err(format!("ngf {} must be even", self.ngf));
         }
@@ -120,7 +127,7 @@ impl ModelConfig {
 impl ModelConfig {
     /// This config with fields replaced by `key=value` words (as the page's controls send them):
     /// kind (dcgan|basic), size, channels, z, ngf, ndf, kernel (seed5x5|k4s2p1), batch, lr,
-    /// beta1, seed. Unknown keys and unreadable values are refused with their name; the result
+    /// beta1, ema, seed. Unknown keys and unreadable values are refused with their name; the result
     /// is validated.
     pub fn with_options(&self, options: &str) -> Result<ModelConfig, String> {
         let mut cfg = self.clone();
@@ -152,6 +159,7 @@ impl ModelConfig {
                 "batch" => cfg.batch = int()?,
                 "lr" => cfg.adam.lr = float()?,
                 "beta1" => cfg.adam.beta1 = float()?.min(0.9999),
+                "ema" => cfg.ema = float()?,
                 "seed" => cfg.seed = value.parse().map_err(|_| bad())?,
                 _ => return Err(format!("unknown option {key:?}")),
             }
@@ -163,7 +171,7 @@ impl ModelConfig {
     /// The `key=value` words [`ModelConfig::with_options`] reads, for every field it sets.
     pub fn options(&self) -> String {
         format!(
-            "kind={} size={} channels={} z={} ngf={} ndf={} kernel={} batch={} lr={} beta1={} seed={}",
+            "kind={} size={} channels={} z={} ngf={} ndf={} kernel={} batch={} lr={} beta1={} ema={} seed={}",
             format!("{:?}", self.kind).to_lowercase(),
             self.image_size,
             self.channels,
@@ -174,6 +182,7 @@ impl ModelConfig {
             self.batch,
             self.adam.lr,
             self.adam.beta1,
+            self.ema,
             self.seed
         )
     }
@@ -182,7 +191,11 @@ impl ModelConfig {
 impl fmt::Display for ModelConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let arch: Vec<String> = self.architecture().iter().map(|(k, v)| format!("{k}={v}")).collect();
-        write!(f, "{} batch={} lr={} beta1={}", arch.join(" "), self.batch, self.adam.lr, self.adam.beta1)
+        write!(f, "{} batch={} lr={} beta1={}", arch.join(" "), self.batch, self.adam.lr, self.adam.beta1)?;
+        if self.ema > 0.0 {
+            write!(f, " ema={}", self.ema)?;
+        }
+        Ok(())
     }
 }
 
@@ -192,12 +205,18 @@ mod tests {
 
     #[test]
     fn options_round_trip_and_name_what_is_wrong() {
-        let cfg = ModelConfig::mnist().with_options("kind=basic size=64 channels=3 ngf=16 lr=0.001 batch=8").unwrap();
+        let cfg = ModelConfig::mnist()
+            .with_options("kind=basic size=64 channels=3 ngf=16 lr=0.001 batch=8 ema=0.99")
+            .unwrap();
         assert_eq!((cfg.kind, cfg.image_size, cfg.channels, cfg.ngf, cfg.batch), (Kind::Basic, 64, 3, 16, 8));
         assert_eq!(ModelConfig::faces().with_options(&cfg.options()).unwrap(), cfg);
-        for (bad, says) in
-            [("size=48", "power of two"), ("colour=red", "colour"), ("lr=-1", "lr"), ("ngf", "key=value")]
-        {
+        for (bad, says) in [
+            ("size=48", "power of two"),
+            ("ema=1", "ema"),
+            ("colour=red", "colour"),
+            ("lr=-1", "lr"),
+            ("ngf", "key=value"),
+        ] {
             let err = ModelConfig::mnist().with_options(bad).unwrap_err();
             assert!(err.contains(says), "{bad}: {err}");
         }

@@ -48,9 +48,14 @@ pub struct Flat {
 }
 
 impl Flat {
-    fn new(gpu: &Gpu, label: &str, lens: &[usize]) -> Flat {
+    pub fn new(gpu: &Gpu, label: &str, lens: &[usize]) -> Flat {
         let (whole, tensors) = gpu.flat(label, lens);
         Flat { whole, tensors }
+    }
+
+    /// Values per tensor.
+    pub fn lens(&self) -> Vec<usize> {
+        self.tensors.iter().map(|t| t.len).collect()
     }
 
     pub async fn read(&self, gpu: &Gpu) -> Result<Vec<Vec<f32>>, GpuError> {

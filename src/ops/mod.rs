@@ -10,6 +10,7 @@ pub mod activation;
 pub mod adam;
 pub mod batchnorm;
 pub mod conv;
+pub mod ema;
 pub mod linear;
 pub mod loss;
 pub mod util;

@@ -25,3 +25,14 @@ pub fn adam_update<F: Float>(cfg: &AdamConfig, step: u32, params: &mut [F], grad
         params[i] = params[i] - lr * (m[i] / bc1) / ((v[i] / bc2).sqrt() + eps);
     }
 }
+
+/// The exponential moving average of parameters, in place, elementwise:
+///   ema = decay * ema + (1 - decay) * params
+/// (applied after each optimiser step; the average starts at the initial parameters).
+pub fn ema_update<F: Float>(decay: f32, ema: &mut [F], params: &[F]) {
+    assert_eq!(ema.len(), params.len(), "ema lengths");
+    let d: F = cast(decay);
+    for (e, &p) in ema.iter_mut().zip(params) {
+        *e = d * *e + (F::one() - d) * p;
+    }
+}

@@ -1,5 +1,6 @@
 //! `export`: a generator as the page's compact weights file (F16, G only), from a training
-//! checkpoint or from another weights file (to change its model-card lines).
+//! checkpoint (its moving average of G when it keeps one) or from another weights file (to
+//! change its model-card lines).
 
 use std::path::Path;
 use webgan::model::weights::GeneratorWeights;
@@ -9,7 +10,7 @@ use webgan::model::weights::GeneratorWeights;
 /// to a generated image.
 pub fn run(checkpoint: &Path, out: &Path, info: &[String]) -> Result<(), String> {
     let bytes = std::fs::read(checkpoint).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
-    let mut weights = GeneratorWeights::from_bytes(&bytes).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
+    let mut weights = crate::sample::load_generator(checkpoint)?;
     for kv in info {
         let (k, v) = kv.split_once('=').ok_or("--info takes key=value")?;
         let (k, v) = (k.trim().to_string(), v.trim().to_string());
@@ -23,8 +24,7 @@ pub fn run(checkpoint: &Path, out: &Path, info: &[String]) -> Result<(), String>
     let back = GeneratorWeights::from_bytes(&file).map_err(|e| e.to_string())?;
     // What rounding to f16 does to the images: 64 draws through the CPU reference, both ways.
     let z = webgan::run::grid_z(&weights.config, 64);
-    let (a, b) =
-        (webgan::fast::generate(&weights, &z), webgan::fast::generate(&back, &z));
+    let (a, b) = (webgan::fast::generate(&weights, &z), webgan::fast::generate(&back, &z));
     let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;

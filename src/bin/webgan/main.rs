@@ -218,6 +218,11 @@ mod cli {
         lr: f32,
         #[arg(long, default_value_t = 0.5)]
         beta1: f32,
+        /// Keep a moving average of G's parameters with this decay (e.g. 0.999; 0: none):
+        /// checkpoints hold it, and sample, score and export draw from it. On --resume from a
+        /// checkpoint without one, it starts at G's parameters there.
+        #[arg(long, default_value_t = 0.0)]
+        ema: f32,
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Train until this step (counted from the start of the run, also when resuming).
@@ -283,6 +288,7 @@ mod cli {
                 },
                 batch: self.batch,
                 adam: webgan::shape::AdamConfig { lr: self.lr, beta1: self.beta1, ..base.adam },
+                ema: self.ema,
                 seed: self.seed,
                 ..base
             }

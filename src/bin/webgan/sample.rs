@@ -13,11 +13,13 @@ use webgan::rng::Rng;
 /// Frames of the interpolation strip, ends included.
 const FRAMES: usize = 10;
 
-/// G of `path`: a generator weights file (F16, as the page ships) or a training checkpoint.
+/// G of `path`: a generator weights file (F16, as the page ships) or a training checkpoint (its
+/// moving average of G when it keeps one: see `fast::generator_of`).
 pub fn load_generator(path: &Path) -> Result<GeneratorWeights, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let weights = GeneratorWeights::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    println!("{}: {}, step {}", path.display(), weights.config, weights.step);
+    let weights = fast::generator_of(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let averaged = if weights.info.iter().any(|(k, _)| k == "weights") { " (moving average)" } else { "" };
+    println!("{}: {}, step {}{averaged}", path.display(), weights.config, weights.step);
     Ok(weights)
 }
 
