@@ -58,6 +58,9 @@ LOG_DIR=$TARGET_DIR/logs
 WASM_TARGET=wasm32-unknown-unknown
 APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 chromium chromium-driver firefox-esr)
 GECKODRIVER_VERSION=0.37.1
+# The threaded build of the page's CPU path (www/pkg-threads): wasm threads need std rebuilt with
+# atomics, which only a nightly toolchain does; pinned, so that a build is reproducible.
+NIGHTLY=nightly-2026-05-19
 
 say() { printf 'build.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -216,6 +219,17 @@ ensure_runtime_dir() {
     fi
 }
 
+# The pinned nightly with the standard library's source (for -Z build-std); fails if rustup
+# cannot install it (the page then runs its CPU path on one thread).
+ensure_nightly() {
+    have rustup || return 1
+    local sysroot
+    sysroot=$(rustup run "$NIGHTLY" rustc --print sysroot 2>/dev/null) &&
+        [ -d "$sysroot/lib/rustlib/src/rust/library" ] && return 0
+    say "installing $NIGHTLY with rust-src (rustup), for the threaded CPU path"
+    quietly nightly.log rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src
+}
+
 build_deps() { ensure_wasm_target; ensure_wasm_bindgen; }
 test_deps() { ensure_apt_packages; ensure_fast_lavapipe; build_deps; ensure_wasm_pack; ensure_geckodriver; }
 
@@ -232,6 +246,29 @@ build() {
     rm -rf www/pkg
     wasm-bindgen --target web --no-typescript --out-dir www/pkg "$wasm"
     say "built www/pkg ($(du -sh www/pkg | cut -f1)): $(cd www/pkg && echo *)"
+    build_threads
+}
+
+# www/pkg-threads: the same crate with wasm threads (atomics, shared memory up to 4 GiB), for
+# the CPU worker on cross-origin-isolated pages: rayon's pool runs on Web Workers
+# (wasm-bindgen-rayon). Its own target dir: std and every dependency are built with atomics.
+build_threads() {
+    rm -rf www/pkg-threads
+    if ! ensure_nightly; then
+        say "no $NIGHTLY toolchain: www/pkg-threads not built, the page's CPU path runs on one thread"
+        return 0
+    fi
+    say "cargo +$NIGHTLY build -Z build-std --release --target $WASM_TARGET --lib (threads)"
+    # Shared memory and the thread-local-storage exports wasm-bindgen's thread support needs.
+    local link=(--shared-memory --import-memory --max-memory=4294967296
+        --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base)
+    RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 ${link[*]/#/-C link-arg=}" \
+        CARGO_TARGET_DIR="$TARGET_DIR/threads" \
+        cargo +"$NIGHTLY" build -Z build-std=std,panic_abort --release --target "$WASM_TARGET" --lib
+    local wasm=$TARGET_DIR/threads/$WASM_TARGET/release/webgan.wasm
+    [ -f "$wasm" ] || die "cargo did not produce $wasm"
+    wasm-bindgen --target web --no-typescript --out-dir www/pkg-threads "$wasm"
+    say "built www/pkg-threads ($(du -sh www/pkg-threads | cut -f1))"
 }
 
 serve() {

@@ -46,6 +46,12 @@ async function withData(data) {
 // The CPU backend's wasm heap in bytes, its peak so far (0 before the worker has started).
 export const cpuHeapBytes = () => (worker ? call('heap') : Promise.resolve(0));
 
+// {threads, why}: how many threads the CPU path runs on (wasm threads on an isolated page).
+export const cpuThreads = () => call('threads');
+
+// `bench_train_step_cpu(options, reps)` in the worker, as the page's CPU runs train there.
+export const cpuBench = (options, reps) => call('bench', options, reps);
+
 // An object that lives in the worker under an id: made by worker op `op` (which returns the
 // fields the page reads without waiting), its methods called by name, freed with it.
 class Remote {

@@ -8,7 +8,7 @@ import { putSquare, downloadBlob } from './canvas.js';
 import { loadMnist, filesFromInput, filesFromDrop, decodeFiles, datasetName, BUDGET_BYTES } from './data.js';
 import { putSave, allSaves } from './storage.js';
 import { watchGpuErrors } from './gpu-errors.js';
-import { CpuSession, cpuHeapBytes } from './cpu-session.js';
+import { CpuSession, cpuHeapBytes, cpuThreads } from './cpu-session.js';
 
 const $ = (id) => document.getElementById(id);
 const AUTOSAVE_MS = 60_000;
@@ -221,11 +221,20 @@ export function startTraining(wasm, firstGpu, adapter, state) {
       ? { use: 'cpu', why: `WebGPU here is ${adapter.name}, a CPU emulation: the CPU path is faster` }
       : { use: 'webgpu', why: `WebGPU on ${adapter?.name ?? 'the GPU'}` };
   };
+  let threads = null; // {threads, why} once the CPU worker has said
+  const cpuWhere = () => {
+    if (!threads) return 'the CPU (WebAssembly with SIMD, in a worker)';
+    const n = threads.threads > 1 ? `${threads.threads} threads` : `one thread: ${threads.why}`;
+    return `the CPU (WebAssembly with SIMD, in a worker, ${n})`;
+  };
   const showBackend = () => {
     const b = backend();
-    const where = b.use === 'cpu' ? 'the CPU (WebAssembly with SIMD, in a worker)' : 'WebGPU';
-    $('backend-why').textContent = `New runs train on ${where}: ${b.why}.`;
+    $('backend-why').textContent = `New runs train on ${b.use === 'cpu' ? cpuWhere() : 'WebGPU'}: ${b.why}.`;
   };
+  cpuThreads().then((t) => {
+    threads = state.cpuThreads = t;
+    showBackend();
+  });
   if (!gpu) {
     field('backend').value = 'cpu';
     field('backend').disabled = true;
@@ -244,7 +253,8 @@ export function startTraining(wasm, firstGpu, adapter, state) {
     const canvas = document.createElement('canvas');
     canvas.className = 'grid';
     const caption = document.createElement('figcaption');
-    caption.textContent = `${label}: ${session.describe()}, on ${session.backend() === 'cpu' ? 'the CPU' : 'WebGPU'}`;
+    const cpu = `the CPU${threads ? `, ${threads.threads} thread${threads.threads === 1 ? '' : 's'}` : ''}`;
+    caption.textContent = `${label}: ${session.describe()}, on ${session.backend() === 'cpu' ? cpu : 'WebGPU'}`;
     figure.append(canvas, caption);
     $('runs').append(figure);
     S.runs.push({ session, label, canvas, rows: 0 });

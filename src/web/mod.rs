@@ -10,6 +10,17 @@ mod session;
 
 pub use painter::Painter;
 pub use session::{Dataset, Session};
+/// `initThreadPool(n)` in the threaded build (`www/pkg-threads`): rayon's pool on n Web Workers
+/// sharing this module's memory, for the fast CPU path. The single-threaded build has none.
+#[cfg(target_feature = "atomics")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
+/// Threads the fast CPU path runs on here: rayon's pool once `initThreadPool` has run in the
+/// threaded build, otherwise 1 (the calling thread).
+#[wasm_bindgen]
+pub fn cpu_threads() -> usize {
+    rayon::current_num_threads()
+}
 
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -302,7 +313,8 @@ pub fn bench_train_step_cpu(options: String, reps: u32) -> Result<JsValue, JsVal
         metrics = gan.step(&cfg, &real, &z);
     }
     let ms = (now_ms() - t0) / reps as f64;
-    let adapter = "the fast CPU path in wasm (simd128, one thread)".to_string();
+    let threads = rayon::current_num_threads();
+    let adapter = format!("the fast CPU path in wasm (simd128, {threads} thread{})", if threads == 1 { "" } else { "s" });
     step_result(&cfg, StepTiming { adapter, warmup_ms, ms }, &metrics, &gan.g_params, &gan.d_params)
 }
 

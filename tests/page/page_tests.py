@@ -285,6 +285,11 @@ def draws_and_trains_on_the_cpu(b, url, shots, shot):
     assert 0 < t["dloss"] < 20 and 0 < t["gloss"] < 50, f"losses {t['dloss']}, {t['gloss']}"
     caption = js(b, "return document.querySelector('#runs figcaption').textContent")
     assert "on the CPU" in caption, caption
+    # The page is cross-origin isolated: the CPU path runs wasm threads, one per logical core.
+    cores, isolated, threads = js(b, "return [navigator.hardwareConcurrency, self.crossOriginIsolated, window.webgan.cpuThreads]")
+    assert isolated and threads["threads"] == cores, f"{cores} cores, isolated {isolated}, CPU path threads {threads}"
+    if cores > 1:
+        assert f"{cores} threads" in js(b, "return document.getElementById('backend-why').textContent")
     tasks = f"{long_tasks['count']}, longest {long_tasks['maxMs']} ms" if long_tasks else "not measurable in this browser"
     print(f"    trained on the CPU: {t['step']} steps (batch 16, widths 8) in {secs:.0f} s, {t['msPerStep']:.0f} ms/step; "
           f"main-thread tasks over 50 ms meanwhile: {tasks}")
@@ -293,6 +298,31 @@ def draws_and_trains_on_the_cpu(b, url, shots, shot):
     assert "digits: confident" in s["training"]["score"], s["training"]["score"]
     print(f"    {s['training']['score']}")
     screenshot(b, os.path.join(shots, shot))
+
+
+def one_thread_without_isolation_trains_the_same(b, url, shots):
+    """The page served without cross-origin isolation (no SharedArrayBuffer) trains on one
+    thread and says why; with isolation, on one thread per core. The same two steps (same seed,
+    data order and z) give the same losses on both, up to the order of the threads' sums."""
+    plain = url.replace("/index.html", "/plain/index.html")
+    runs = {}
+    for name, at in (("one thread", plain), ("threads", url)):
+        open_page(b, at)
+        set_controls(b, {**SMALL, "backend": "cpu", "steps": 2})
+        click(b, "train-mnist")
+        t, secs = train_until(b, 2, 300)
+        why = js(b, "return document.getElementById('backend-why').textContent")
+        threads = js(b, "return window.webgan.cpuThreads")
+        runs[name] = (t, threads)
+        print(f"    {name}: {threads}; {t['step']} steps in {secs:.0f} s; D loss {t['dloss']:.6f}, G loss {t['gloss']:.6f}")
+        if name == "one thread":
+            assert threads["threads"] == 1 and "not cross-origin isolated" in threads["why"], threads
+            assert "one thread: the page is not cross-origin isolated" in why, why
+    cores = js(b, "return navigator.hardwareConcurrency")
+    assert runs["threads"][1]["threads"] == cores, runs["threads"][1]
+    (a, _), (c, _) = runs["one thread"], runs["threads"]
+    for key in ("dloss", "gloss", "dx", "dgz"):
+        assert abs(a[key] - c[key]) <= 1e-4 + 1e-3 * abs(a[key]), f"{key}: one thread {a[key]}, threads {c[key]}"
 
 
 def trains_on_bundled_mnist(b, url, shots):
@@ -641,7 +671,7 @@ def divergence_restores_the_last_good_state(b, url, shots):
     print(f"    resumed from the restored state to step {t['step']} with finite losses")
 
 
-TESTS = [opens_and_draws_pretrained_grids, draws_and_trains_on_the_cpu_without_webgpu, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, drops_a_folder_and_trains_64x64_rgb, loose_files_are_named_by_count_grey_is_proposed_and_pause_says_paused, checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu, a_lost_gpu_leaves_cpu_runs_training, divergence_restores_the_last_good_state]
+TESTS = [opens_and_draws_pretrained_grids, draws_and_trains_on_the_cpu_without_webgpu, one_thread_without_isolation_trains_the_same, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, drops_a_folder_and_trains_64x64_rgb, loose_files_are_named_by_count_grey_is_proposed_and_pause_says_paused, checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu, a_lost_gpu_leaves_cpu_runs_training, divergence_restores_the_last_good_state]
 
 
 # ---- Firefox (geckodriver) -----------------------------------------------------------------

@@ -39,6 +39,9 @@ class Fail(Exception):
     """A failure to report as one `build.sh: error: ...` line."""
 
 
+PLAIN = "/plain/"  # the page served without cross-origin isolation
+
+
 class Www(http.server.SimpleHTTPRequestHandler):
     # Explicit types: browsers refuse to stream-compile wasm served with any other type, and
     # module scripts need a JavaScript type; the platform's mime.types may lack either.
@@ -57,12 +60,17 @@ class Www(http.server.SimpleHTTPRequestHandler):
 
     def end_headers(self):
         self.send_header("Cache-Control", "no-store")  # a rebuilt pkg/ is picked up on reload
-        if self.path.startswith("/tfjs/"):
-            # Cross-origin isolation, so TensorFlow.js's wasm backend may use its threaded build
-            # (SharedArrayBuffer) in the side-by-side comparison; everything there is same-origin.
+        # Cross-origin isolation (SharedArrayBuffer), so the page's CPU worker may run wasm
+        # threads, and TensorFlow.js's wasm backend its threaded build in the side-by-side
+        # comparison. Everything the page loads is same-origin. Under /plain/ the same files
+        # come without it: the page then trains on one thread and says why (a page test).
+        if not self.path.startswith(PLAIN):
             self.send_header("Cross-Origin-Opener-Policy", "same-origin")
             self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
         super().end_headers()
+
+    def translate_path(self, path):
+        return super().translate_path(path[len(PLAIN) - 1:] if path.startswith(PLAIN) else path)
 
     def log_message(self, *args):
         if not self.quiet:

@@ -12,6 +12,7 @@
 // polls through WebDriver.
 
 import { MODELS } from './dcgan.js';
+import { cpuBench } from '../cpu-session.js';
 
 const status = document.getElementById('status');
 const out = document.getElementById('rows');
@@ -68,9 +69,11 @@ const metricsText = (ms) => ms.map((v, i) => `${METRIC_NAMES[i]} ${Number(v).toF
 
 let wasmPkg = null;
 
-// `cpu`: the fast CPU path in wasm (bench_train_step_cpu) instead of WebGPU.
+// `cpu`: the fast CPU path in wasm (bench_train_step_cpu) instead of WebGPU, in the page's CPU
+// worker (../cpu-worker.js) as the page runs it: with wasm threads, since this page is
+// cross-origin isolated.
 async function runWebgan(name, model, reps, cpu = false) {
-  if (!wasmPkg) {
+  if (!wasmPkg && !cpu) {
     try {
       wasmPkg = await import('../pkg/webgan.js');
       await wasmPkg.default();
@@ -79,7 +82,7 @@ async function runWebgan(name, model, reps, cpu = false) {
     }
     if (typeof wasmPkg.bench_train_step !== 'function') throw new Error('www/pkg has no bench_train_step: rebuild it (./build.sh)');
   }
-  const r = cpu ? wasmPkg.bench_train_step_cpu(model.webgan, reps) : await wasmPkg.bench_train_step(model.webgan, reps);
+  const r = cpu ? await cpuBench(model.webgan, reps) : await wasmPkg.bench_train_step(model.webgan, reps);
   const metrics = Array.from(r.metrics);
   const who = cpu ? 'webgan-cpu' : 'webgan';
   line(`  ${who}: ${r.adapter}; ${r.config}`);
