@@ -11,6 +11,7 @@
 //! [D loss real, D(x), D loss fake, D(G(z)), G loss, D(G(z)) after D's update].
 
 use crate::gpu::{Dispatch, Gpu, GpuError, Listing, OpLabel, Sink, Tuning, View};
+use crate::model::checkpoint::{self, NetState, TrainState};
 use crate::model::network::Flat;
 use crate::model::{cpu, discriminator, generator, ModelConfig, NetSpec, Network};
 use crate::ops::ema::EmaOp;
@@ -350,5 +351,38 @@ impl MetricsRing {
         }
         out.sort_by_key(|m| m.0);
         Ok(out)
+    }
+}
+
+impl Trainer {
+    /// A checkpoint of both networks (parameters, Adam moments, running statistics), the step,
+    /// the config, and `run` (the caller's run state: epoch, rng, data order...).
+    pub async fn save(&self, gpu: &Gpu, run: Vec<(String, String)>) -> Result<Vec<u8>, GpuError> {
+        let state = TrainState {
+            config: self.cfg.clone(),
+            step: self.step,
+            run,
+            g: NetState::read(gpu, &self.g).await?,
+            d: NetState::read(gpu, &self.d).await?,
+            g_ema: match &self.g_ema {
+                Some((ema, _)) => ema.read(gpu).await?,
+                None => Vec::new(),
+            },
+        };
+        Ok(state.to_bytes())
+    }
+
+    /// Checks a checkpoint completely, then writes it into both networks and sets the step;
+    /// returns its run pairs (sorted by key). On error nothing is changed. The trainer keeps its
+    /// own hyperparameters: see [`read_config`] for the checkpoint's.
+    pub fn load(&mut self, gpu: &Gpu, bytes: &[u8]) -> Result<Vec<(String, String)>, checkpoint::CheckpointError> {
+        let state = checkpoint::from_bytes(bytes, &self.cfg)?;
+        state.g.write(gpu, &self.g);
+        state.d.write(gpu, &self.d);
+        if let Some((ema, _)) = &self.g_ema {
+            ema.write(gpu, state.ema_or_params());
+        }
+        self.step = state.step;
+        Ok(state.run)
     }
 }

@@ -15,7 +15,6 @@
 use super::{discriminator, generator, KernelForm, Kind, LayerSpec, ModelConfig, NetSpec, Network};
 use crate::gpu::{Gpu, GpuError};
 use crate::shape::{AdamConfig, BatchNormConfig};
-use crate::train::Trainer;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use std::collections::BTreeMap;
@@ -84,7 +83,7 @@ impl NetState {
         })
     }
 
-    fn write(&self, gpu: &Gpu, net: &Network) {
+    pub fn write(&self, gpu: &Gpu, net: &Network) {
         net.params.write(gpu, &self.params);
         net.adam_m.write(gpu, &self.adam_m);
         net.adam_v.write(gpu, &self.adam_v);
@@ -343,37 +342,4 @@ pub fn from_bytes(bytes: &[u8], expected: &ModelConfig) -> Result<TrainState, Ch
         g_ema: read_ema(&file, &generator(&config))?,
         config,
     })
-}
-
-impl Trainer {
-    /// A checkpoint of both networks (parameters, Adam moments, running statistics), the step,
-    /// the config, and `run` (the caller's run state: epoch, rng, data order...).
-    pub async fn save(&self, gpu: &Gpu, run: Vec<(String, String)>) -> Result<Vec<u8>, GpuError> {
-        let state = TrainState {
-            config: self.cfg.clone(),
-            step: self.step,
-            run,
-            g: NetState::read(gpu, &self.g).await?,
-            d: NetState::read(gpu, &self.d).await?,
-            g_ema: match &self.g_ema {
-                Some((ema, _)) => ema.read(gpu).await?,
-                None => Vec::new(),
-            },
-        };
-        Ok(state.to_bytes())
-    }
-
-    /// Checks a checkpoint completely, then writes it into both networks and sets the step;
-    /// returns its run pairs (sorted by key). On error nothing is changed. The trainer keeps its
-    /// own hyperparameters: see [`read_config`] for the checkpoint's.
-    pub fn load(&mut self, gpu: &Gpu, bytes: &[u8]) -> Result<Vec<(String, String)>, CheckpointError> {
-        let state = from_bytes(bytes, &self.cfg)?;
-        state.g.write(gpu, &self.g);
-        state.d.write(gpu, &self.d);
-        if let Some((ema, _)) = &self.g_ema {
-            ema.write(gpu, state.ema_or_params());
-        }
-        self.step = state.step;
-        Ok(state.run)
-    }
 }

@@ -314,7 +314,8 @@ pub fn bench_train_step_cpu(options: String, reps: u32) -> Result<JsValue, JsVal
     }
     let ms = (now_ms() - t0) / reps as f64;
     let threads = rayon::current_num_threads();
-    let adapter = format!("the fast CPU path in wasm (simd128, {threads} thread{})", if threads == 1 { "" } else { "s" });
+    let adapter =
+        format!("the fast CPU path in wasm (simd128, {threads} thread{})", if threads == 1 { "" } else { "s" });
     step_result(&cfg, StepTiming { adapter, warmup_ms, ms }, &metrics, &gan.g_params, &gan.d_params)
 }
 
