@@ -8,6 +8,7 @@ use std::process::Command;
 use webgan::fast::FastGan;
 use webgan::model::generate::{generate_cpu, grid_rgba};
 use webgan::model::latent::normal_z;
+use webgan::model::ModelConfig;
 use webgan::model::weights::GeneratorWeights;
 use webgan::rng::Rng;
 
@@ -32,16 +33,18 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// The shipped generator, and a training checkpoint with the same G (fresh D and Adam state).
+/// The shipped generator, and a training checkpoint with the same G (fresh D and Adam state; no
+/// moving average, so that its G is the one drawn from).
 fn generator_and_checkpoint(dir: &Path) -> (GeneratorWeights, PathBuf, PathBuf) {
     let file = shipped("weights/mnist-dcgan.safetensors");
     let weights = GeneratorWeights::from_bytes(&std::fs::read(&file).unwrap()).unwrap();
-    let mut gan = FastGan::new(&weights.config);
+    let cfg = ModelConfig { ema: 0.0, ..weights.config.clone() };
+    let mut gan = FastGan::new(&cfg);
     gan.g_params = weights.params.clone();
     gan.g_running = weights.running.clone();
     gan.step = weights.step;
     let checkpoint = dir.join("checkpoint.safetensors");
-    std::fs::write(&checkpoint, gan.save(&weights.config, Vec::new())).unwrap();
+    std::fs::write(&checkpoint, gan.save(&cfg, Vec::new())).unwrap();
     (weights, file, checkpoint)
 }
 
@@ -63,7 +66,7 @@ fn sample_draws_the_same_grid_from_a_weights_file_and_a_checkpoint_and_the_refer
         let (grid, strip) = (dir.join(format!("{name}.png")), dir.join(format!("{name}-strip.png")));
         let out =
             cli(&["sample", "--checkpoint", path(input), "--out", path(&grid), "--strip", path(&strip), "--seed", "7"]);
-        assert!(out.contains("step 3750"), "{out}");
+        assert!(out.contains("step 15000"), "{out}");
     }
     let (file_grid, ckpt_grid) = (png_rgb(&dir.join("file.png")), png_rgb(&dir.join("checkpoint.png")));
     assert!(file_grid == ckpt_grid, "the weights file and the checkpoint drew different grids");
