@@ -3,6 +3,8 @@
 //! and draw the same images from both; `sample`'s grid matches the CPU reference's images.
 //! No GPU: these commands draw on the fast CPU path.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use webgan::fast::FastGan;
