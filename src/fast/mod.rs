@@ -216,18 +216,20 @@ pub const CALIBRATION_BATCHES: usize = 16;
 /// with batchnorm running statistics measured for it ([`calibrate_running`]: the training G's
 /// statistics belong to its own weights, not to the average's).
 pub fn generator_of(bytes: &[u8]) -> Result<GeneratorWeights, CheckpointError> {
-    let mut weights = GeneratorWeights::from_bytes(bytes)?;
-    if let Ok(config) = checkpoint::read_config(bytes) {
-        let state = checkpoint::from_bytes(bytes, &config)?;
-        if !state.g_ema.is_empty() {
-            weights.running = calibrate_running(&config, &state.g_ema, CALIBRATION_BATCHES, config.seed);
-            weights.params = state.g_ema;
-            let what = format!(
-                "moving average of G's parameters (decay {}); batchnorm statistics of {} generated batches of {}",
-                config.ema, CALIBRATION_BATCHES, config.batch
-            );
-            weights.info.push(("weights".into(), what));
-        }
+    // A checkpoint is read once here (GeneratorWeights::from_bytes would read it too, for its G).
+    let Ok(config) = checkpoint::read_config(bytes) else {
+        return GeneratorWeights::from_bytes(bytes);
+    };
+    let state = checkpoint::from_bytes(bytes, &config)?;
+    let mut weights = GeneratorWeights::from_state(&state, Vec::new());
+    if !state.g_ema.is_empty() {
+        weights.running = calibrate_running(&config, &state.g_ema, CALIBRATION_BATCHES, config.seed);
+        weights.params = state.g_ema;
+        let what = format!(
+            "moving average of G's parameters (decay {}); batchnorm statistics of {} generated batches of {}",
+            config.ema, CALIBRATION_BATCHES, config.batch
+        );
+        weights.info.push(("weights".into(), what));
     }
     Ok(weights)
 }
