@@ -10,8 +10,8 @@ use std::process::Command;
 use webgan::fast::FastGan;
 use webgan::model::generate::{generate_cpu, grid_rgba};
 use webgan::model::latent::normal_z;
-use webgan::model::ModelConfig;
 use webgan::model::weights::GeneratorWeights;
+use webgan::model::ModelConfig;
 use webgan::rng::Rng;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
