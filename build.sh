@@ -28,6 +28,11 @@
 #   ./build.sh pages     build, then only the page tests (www/index.html in headless Chromium,
 #                        and Firefox ESR when it and geckodriver are installed);
 #                        PAGE_TESTS=TEXT runs those whose name contains TEXT
+#   ./build.sh faces-split [CELEBA] [OUT]
+#                        split the CelebA folder (../shared/data/celeba-aligned-6k: img_align_celeba/
+#                        and index.csv) by identity into OUT/celeba-train and OUT/celeba-heldout
+#                        (symbolic links; OUT defaults to runs): identities sorted by number,
+#                        every 8th held out (20 of 160, 600 images), as the faces model card says
 #   ./build.sh deps      only install what `test` needs
 #   ./build.sh help      this text
 #
@@ -536,6 +541,28 @@ run_compare() {
     webgan_py compare "$driver" webdriver.json "$limit" "$models" "$backends" "$reps" "$profile"
 }
 
+# The faces model card's split: every 8th identity (by number) is kept out of training.
+faces_split() {
+    local src=${1:-../shared/data/celeba-aligned-6k} out=${2:-runs}
+    [ -f "$src/index.csv" ] && [ -d "$src/img_align_celeba" ] ||
+        die "faces-split: $src holds no index.csv and img_align_celeba/"
+    local held
+    held=$(tail -n +2 "$src/index.csv" | while IFS=, read -r file id _; do
+        [ -f "$src/img_align_celeba/$file" ] && echo "$id"
+    done | sort -un | awk 'NR % 8 == 0' | tr '\n' ' ')
+    rm -rf "$out/celeba-train" "$out/celeba-heldout"
+    mkdir -p "$out/celeba-train" "$out/celeba-heldout"
+    local abs
+    abs=$(cd "$src/img_align_celeba" && pwd)
+    tail -n +2 "$src/index.csv" | while IFS=, read -r file id _; do
+        [ -f "$abs/$file" ] || continue
+        case " $held" in *" $id "*) ln -s "$abs/$file" "$out/celeba-heldout/$file" ;;
+            *) ln -s "$abs/$file" "$out/celeba-train/$file" ;; esac
+    done
+    say "held out identities: $held"
+    say "$(ls "$out/celeba-train" | wc -l) training images in $out/celeba-train, $(ls "$out/celeba-heldout" | wc -l) held out in $out/celeba-heldout"
+}
+
 case "${1:-build}" in
     build) build ;;
     serve) build && serve ;;
@@ -545,6 +572,7 @@ case "${1:-build}" in
     bench) shift && run_bench "$@" ;;
     compare) shift && run_compare "$@" ;;
     deps) test_deps ;;
+    faces-split) shift && faces_split "$@" ;;
     -h | --help | help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" ;;
-    *) die "unknown command '$1' (build, serve, test, pages, bench, compare, deps, help)" ;;
+    *) die "unknown command '$1' (build, serve, test, pages, bench, compare, faces-split, deps, help)" ;;
 esac

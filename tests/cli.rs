@@ -68,7 +68,7 @@ fn sample_draws_the_same_grid_from_a_weights_file_and_a_checkpoint_and_the_refer
         let (grid, strip) = (dir.join(format!("{name}.png")), dir.join(format!("{name}-strip.png")));
         let out =
             cli(&["sample", "--checkpoint", path(input), "--out", path(&grid), "--strip", path(&strip), "--seed", "7"]);
-        assert!(out.contains("step 15000"), "{out}");
+        assert!(out.contains(&format!("step {}", weights.step)), "{out}");
     }
     let (file_grid, ckpt_grid) = (png_rgb(&dir.join("file.png")), png_rgb(&dir.join("checkpoint.png")));
     assert!(file_grid == ckpt_grid, "the weights file and the checkpoint drew different grids");
@@ -122,6 +122,43 @@ fn score_reads_a_weights_file_and_a_checkpoint_to_the_same_figures() {
     let line = from_file.lines().find(|l| l.starts_with("generated digits")).expect("a digits line");
     let confident: f64 = line.split(") ").nth(1).and_then(|r| r.split('%').next()).unwrap().trim().parse().unwrap();
     assert!(confident > 50.0, "{line}");
+}
+
+/// `name` `side`px `value`, for every level of a `score` line.
+fn levels(line: &str) -> Vec<f64> {
+    let body = line.rsplit(": ").next().unwrap().split("  [").next().unwrap();
+    body.split(", ").map(|part| part.rsplit(' ').next().unwrap().parse().unwrap()).collect()
+}
+
+#[test]
+fn score_against_other_real_images_prints_the_floor_and_the_ratio_per_level() {
+    let dir = scratch("score-floor");
+    let (_, file, _) = generator_and_checkpoint(&dir);
+    let (test, train) =
+        (shipped("data/mnist/t10k-images-idx3-ubyte.gz"), shipped("data/mnist/train-images-idx3-ubyte.gz"));
+    let out = cli(&[
+        "score",
+        "--weights",
+        path(&file),
+        "--data",
+        path(&test),
+        "--baseline-data",
+        path(&train),
+        "--count",
+        "200",
+    ]);
+    println!("{out}");
+    let line =
+        |start: &str| out.lines().find(|l| l.starts_with(start)).unwrap_or_else(|| panic!("no {start:?} in {out}"));
+    let (generated, floor, ratio) =
+        (levels(line("generated vs real")), levels(line("real vs real")), levels(line("generated / floor")));
+    assert_eq!((generated.len(), floor.len(), ratio.len()), (3, 3, 3), "32px, 16px and the mean");
+    for i in 0..3 {
+        assert!(floor[i] > 0.0, "two different real sets are some distance apart: {out}");
+        // The printed figures are rounded to 0.01: the ratio of the rounded ones is that close.
+        let expected = generated[i] / floor[i];
+        assert!((ratio[i] - expected).abs() <= 0.01 + 0.01 * expected, "ratio {} vs {expected}: {out}", ratio[i]);
+    }
 }
 
 #[test]

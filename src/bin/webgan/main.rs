@@ -88,6 +88,10 @@ mod cli {
             /// Also score two disjoint real sets of --count images against each other: the floor.
             #[arg(long)]
             baseline: bool,
+            /// Take the floor's second set from these real images (an IDX file or a folder, e.g. the
+            /// training identities when --data holds held-out ones) rather than from --data.
+            #[arg(long)]
+            baseline_data: Option<PathBuf>,
             /// An MNIST classifier's weights (www/weights/mnist-classifier.safetensors): also report
             /// the share of confidently classified digits, the class histogram and its entropy.
             #[arg(long)]
@@ -315,8 +319,17 @@ mod cli {
             }),
             Command::Sample { checkpoint, out, strip, seed } => crate::sample::run(&checkpoint, &out, &strip, seed),
             Command::Export { checkpoint, out, info } => crate::export::run(&checkpoint, &out, &info),
-            Command::Score { checkpoint, data, count, seed, baseline, classifier, crop } => {
-                crate::score::run(&crate::score::Options { checkpoint, data, count, seed, baseline, classifier, crop })
+            Command::Score { checkpoint, data, count, seed, baseline, baseline_data, classifier, crop } => {
+                crate::score::run(&crate::score::Options {
+                    checkpoint,
+                    data,
+                    count,
+                    seed,
+                    baseline,
+                    baseline_data,
+                    classifier,
+                    crop,
+                })
             }
             Command::TrainClassifier {
                 data,

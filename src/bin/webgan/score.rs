@@ -2,6 +2,9 @@
 //! page's F16 weights file) and real images, per pyramid level (see `webgan::metrics::swd`). With `--baseline` it also scores two
 //! disjoint sets of real images of the same size against each other: the floor a perfect
 //! generator would reach with that many images, without which the numbers cannot be read.
+//! `--baseline-data` takes the floor's second set from other real images instead (the training
+//! identities, when `--data` holds identities kept out of training), so that all of `--data`
+//! can be the generator's comparison set; either way the ratio to the floor is printed per level.
 //! With `--classifier` (MNIST) it also reads the generated digits with the project's classifier
 //! (see `webgan::metrics::digits`), and the real ones for comparison. Everything runs on the fast
 //! CPU path: no GPU pipeline is compiled.
@@ -13,7 +16,7 @@ use webgan::data::idx::load_mnist;
 use webgan::data::{load_folder_cropped, thousands, Crop, ImagePool};
 use webgan::fast;
 use webgan::metrics::digits::CONFIDENT;
-use webgan::metrics::{digit_report, swd, Images, SwdConfig};
+use webgan::metrics::{digit_report, swd, Images, SwdConfig, SwdReport};
 use webgan::model::classifier::{ClassifierWeights, CLASSES, SIZE};
 use webgan::model::latent::normal_z;
 use webgan::model::ModelConfig;
@@ -27,6 +30,8 @@ pub struct Options {
     pub count: usize,
     pub seed: u64,
     pub baseline: bool,
+    /// Real images for the floor's second set (instead of a second part of `data`).
+    pub baseline_data: Option<PathBuf>,
     /// MNIST classifier weights: also report the digits' confident share and class coverage.
     pub classifier: Option<PathBuf>,
     /// The box cut from every image of a folder first (as the run trained with `--crop`).
@@ -37,7 +42,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
     let weights = load_generator(&opts.checkpoint)?;
     let cfg = weights.config.clone();
 
-    let sets = if opts.baseline { 2 } else { 1 };
+    let sets = if opts.baseline && opts.baseline_data.is_none() { 2 } else { 1 };
     let pool = load_data(&opts.data, &cfg, sets * opts.count, opts.crop)?;
     let count = opts.count.min(pool.len() / sets);
     if count == 0 {
@@ -64,15 +69,31 @@ pub fn run(opts: &Options) -> Result<(), String> {
 
     let swd_cfg = SwdConfig { seed: opts.seed, ..SwdConfig::default() };
     let n = thousands(count);
-    let timed = |what: &str, a: &Images, b: &Images| -> Result<(), String> {
+    let timed = |what: &str, a: &Images, b: &Images| -> Result<SwdReport, String> {
         let started = Instant::now();
         let report = swd(a, b, &swd_cfg)?;
         println!("{what} ({n} vs {n}): {report}  [{:.1} s]", started.elapsed().as_secs_f64());
-        Ok(())
+        Ok(report)
     };
-    timed("generated vs real", &fake, &real)?;
-    if opts.baseline {
-        timed("real vs real     ", &real_set(1)?, &real)?;
+    let generated = timed("generated vs real", &fake, &real)?;
+    let other = match &opts.baseline_data {
+        Some(path) => {
+            let pool = load_data(path, &cfg, count, opts.crop)?;
+            if pool.len() < count {
+                return Err(format!("{}: {} images, fewer than the {count} of the set", path.display(), pool.len()));
+            }
+            let pixels: Vec<u8> = (0..count).flat_map(|i| pool.image(i)).copied().collect();
+            Some(Images::from_u8(&pixels, cfg.channels, cfg.image_size)?)
+        }
+        None if opts.baseline => Some(real_set(1)?),
+        None => None,
+    };
+    if let Some(other) = other {
+        let floor = timed("real vs real     ", &other, &real)?;
+        let ratios: Vec<String> = (generated.levels.iter().zip(&floor.levels))
+            .map(|((side, g), (_, f))| format!("{side}px {:.2}", g / f))
+            .collect();
+        println!("generated / floor: {}, mean {:.2}", ratios.join(", "), generated.mean / floor.mean);
     }
     if let Some(path) = &opts.classifier {
         let fake_values = fake.data();
