@@ -18,7 +18,17 @@ pub struct RunState {
 impl RunState {
     /// A fresh run over `len` images, both streams drawn from the config's seed.
     pub fn new(cfg: &ModelConfig, len: usize) -> RunState {
-        RunState { sampler: Sampler::new(len, cfg.seed), noise: Rng::new(cfg.seed ^ 0x2) }
+        RunState::seeded(cfg.seed, len)
+    }
+
+    /// For a checkpoint that carries no run state (one written by PyTorch, say) at `step`: a
+    /// data order and noise stream of their own, not a replay of the run's first batches.
+    pub fn fresh_at(cfg: &ModelConfig, len: usize, step: u32) -> RunState {
+        RunState::seeded(cfg.seed ^ (u64::from(step) << 32), len)
+    }
+
+    fn seeded(seed: u64, len: usize) -> RunState {
+        RunState { sampler: Sampler::new(len, seed), noise: Rng::new(seed ^ 0x2) }
     }
 
     /// The next step's inputs: the real batch (NCHW u8) into `real`, and z (batch x z_dim).

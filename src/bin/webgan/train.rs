@@ -162,7 +162,15 @@ pub fn run(opts: Options) -> Result<(), String> {
     if let Some(path) = &opts.resume {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let pairs = engine.load(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-        run = RunState::from_pairs(&pairs, pool.len()).map_err(|e| format!("{}: {e}", path.display()))?;
+        run = if pairs.is_empty() {
+            println!(
+                "{}: no run state (data order, noise stream), as in a checkpoint from PyTorch: a fresh data order",
+                path.display()
+            );
+            RunState::fresh_at(cfg, pool.len(), engine.step_count())
+        } else {
+            RunState::from_pairs(&pairs, pool.len()).map_err(|e| format!("{}: {e}", path.display()))?
+        };
         println!("resumed {} at step {}", path.display(), engine.step_count());
     }
     let total = match (opts.steps, opts.epochs) {

@@ -1,0 +1,46 @@
+"""PyTorch's side of tests/torch.rs: webgan's Rust test writes inputs, this runs them through the
+PyTorch module (python/webgan_torch) and writes webgan files back for Rust to compare.
+
+    interop.py steps DIR      DIR/start.safetensors (a webgan checkpoint) and DIR/inputs.safetensors
+                              (real: uint8 [steps, N, C, H, W], z: f32 [steps, N, z_dim]) ->
+                              DIR/torch-1.safetensors ... (a webgan checkpoint after each step)
+                              and DIR/torch-metrics.safetensors (f32 [steps, 6])
+    interop.py generate WEIGHTS Z OUT
+                              G(z) in eval mode from a generator file or checkpoint; Z and OUT
+                              are safetensors files holding "z" [N, z_dim] and "images" [N, C, H, W]
+"""
+
+import os
+import sys
+
+import torch
+from safetensors.torch import load_file, save_file
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+import webgan_torch as wt  # noqa: E402
+
+torch.use_deterministic_algorithms(True)
+
+
+def steps(folder: str) -> None:
+    gan, _ = wt.load_checkpoint(os.path.join(folder, "start.safetensors"))
+    inputs = load_file(os.path.join(folder, "inputs.safetensors"))
+    metrics = []
+    for k, (real, z) in enumerate(zip(inputs["real"], inputs["z"]), start=1):
+        metrics.append(gan.step(real, z))
+        wt.save_checkpoint(gan, os.path.join(folder, f"torch-{k}.safetensors"))
+    save_file({"metrics": torch.tensor(metrics, dtype=torch.float32)}, os.path.join(folder, "torch-metrics.safetensors"))
+    print(f"{len(metrics)} PyTorch steps of {gan.cfg.kind} {gan.cfg.kernel}: metrics {metrics[-1]}")
+
+
+def generate(weights: str, z_file: str, out: str) -> None:
+    g, cfg, _ = wt.load_generator(weights)
+    z = load_file(z_file)["z"]
+    with torch.no_grad():
+        images = g(z).reshape(z.shape[0], cfg.channels, cfg.image_size, cfg.image_size)
+    save_file({"images": images.contiguous()}, out)
+    print(f"{weights}: G(z) for {z.shape[0]} z in PyTorch {torch.__version__}")
+
+
+if __name__ == "__main__":
+    {"steps": steps, "generate": generate}[sys.argv[1]](*sys.argv[2:])
