@@ -61,7 +61,7 @@ export CARGO_TERM_PROGRESS_WHEN=never
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 LOG_DIR=$TARGET_DIR/logs
 WASM_TARGET=wasm32-unknown-unknown
-APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 chromium chromium-driver firefox-esr)
+APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 chromium chromium-driver firefox-esr python3-venv)
 GECKODRIVER_VERSION=0.37.1
 # The threaded build of the page's CPU path (www/pkg-threads): wasm threads need std rebuilt with
 # atomics, which only a nightly toolchain does; pinned, so that a build is reproducible.
@@ -191,6 +191,23 @@ ensure_wasm_pack() {
 }
 
 # Firefox's WebDriver, for the Firefox page tests (Debian has no package of it).
+# PyTorch for tests/torch.rs and python/ (pinned in python/requirements.txt), in a virtual
+# environment under target/; WEBGAN_PYTHON names its Python for the tests. The Linux wheel pulls
+# in its CUDA libraries (about 2.8 GB) and runs on the CPU without a GPU.
+TORCH_VENV=target/torch-venv
+ensure_torch() {
+    local stamp=$TORCH_VENV/.requirements
+    if ! cmp -s python/requirements.txt "$stamp" 2>/dev/null; then
+        say "installing PyTorch into $TORCH_VENV (python/requirements.txt; about 2.8 GB the first time)"
+        [ -x "$TORCH_VENV/bin/python" ] || quietly torch.log python3 -m venv "$TORCH_VENV"
+        quietly torch.log "$TORCH_VENV/bin/python" -m pip install --no-input --disable-pip-version-check \
+            -r python/requirements.txt
+        cp python/requirements.txt "$stamp"
+    fi
+    WEBGAN_PYTHON=$(cd "$TORCH_VENV/bin" && pwd)/python
+    export WEBGAN_PYTHON
+}
+
 ensure_geckodriver() {
     geckodriver --version 2>/dev/null | grep -q "^geckodriver $GECKODRIVER_VERSION" && return 0
     say "installing geckodriver $GECKODRIVER_VERSION (cargo install, takes a few minutes)"
@@ -236,7 +253,7 @@ ensure_nightly() {
 }
 
 build_deps() { ensure_wasm_target; ensure_wasm_bindgen; }
-test_deps() { ensure_apt_packages; ensure_fast_lavapipe; build_deps; ensure_wasm_pack; ensure_geckodriver; }
+test_deps() { ensure_apt_packages; ensure_fast_lavapipe; build_deps; ensure_wasm_pack; ensure_geckodriver; ensure_torch; }
 
 # ---------------------------------------------------------------------------------------------
 # Build and serve

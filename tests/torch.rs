@@ -215,3 +215,72 @@ fn webgan_resumes_training_from_a_pytorch_checkpoint() {
     assert_eq!(state.step, 4, "three webgan steps after PyTorch's one");
     assert!(!state.run.is_empty(), "webgan's own checkpoint carries its run state again");
 }
+
+#[test]
+#[ignore = "needs PyTorch: ./build.sh test installs it and runs these with --ignored"]
+fn torchrun_on_two_processes_trains_the_same_model_as_on_one() {
+    // Adam's eps 1e-3 as in `small` (tests/common/steps.rs says why): with 1e-8 a conv bias
+    // before batchnorm, whose gradient is rounding noise, moves a full lr either way, and with it
+    // the running mean behind it.
+    let adam = small(Kind::Dcgan, KernelForm::Seed5x5).adam;
+    let cfg = ModelConfig { ngf: 4, ndf: 4, batch: 8, adam, ..ModelConfig::mnist() };
+    let dir = scratch("torchrun");
+    let start = dir.join("start.safetensors");
+    std::fs::write(&start, FastGan::new(&cfg).save(&cfg, Vec::new())).unwrap();
+    let exe = std::env::var("WEBGAN_PYTHON").unwrap_or_else(|_| "python3".into());
+    let data = Path::new(ROOT).join("www/data/mnist/t10k-images-idx3-ubyte.gz");
+    let run = |processes: usize| -> TrainState {
+        let out_dir = dir.join(format!("n{processes}"));
+        let out = Command::new(&exe)
+            .args(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", &processes.to_string()])
+            .arg(Path::new(ROOT).join("python/train_ddp.py"))
+            .arg("--checkpoint")
+            .arg(&start)
+            .arg("--data")
+            .arg(&data)
+            .args(["--steps", "2", "--log-every", "1", "--out"])
+            .arg(&out_dir)
+            .output()
+            .unwrap_or_else(|e| panic!("{exe}: {e}"));
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        println!("torchrun, {processes} process(es):\n{text}");
+        assert!(out.status.success(), "torchrun with {processes} process(es) failed:\n{text}");
+        let bytes = std::fs::read(out_dir.join("checkpoint.safetensors")).unwrap();
+        checkpoint::from_bytes(&bytes, &cfg).expect("webgan reads train_ddp.py's checkpoint")
+    };
+    let (one, two) = (run(1), run(2));
+    assert_eq!((one.step, two.step), (2, 2));
+    let (g_noise, d_noise) = (
+        biases_before_batchnorm(&webgan::model::generator(&cfg)),
+        biases_before_batchnorm(&webgan::model::discriminator(&cfg)),
+    );
+    close_except("torchrun 2 vs 1: G params", &two.g.params, &one.g.params, &g_noise, NOISE);
+    close_except("torchrun 2 vs 1: D params", &two.d.params, &one.d.params, &d_noise, NOISE);
+    // Running means take in the conv bias before each batchnorm, rounding noise that Adam moves
+    // by up to about 1e-5 a step: the means are held to NOISE, the variances to the tolerance.
+    for (what, got, want) in [("G", &two.g.running, &one.g.running), ("D", &two.d.running, &one.d.running)] {
+        let half = |v: &[Vec<f32>], var: bool| -> Vec<Vec<f32>> {
+            v.iter().map(|t| if var { t[t.len() / 2..].to_vec() } else { t[..t.len() / 2].to_vec() }).collect()
+        };
+        close(&format!("torchrun 2 vs 1: {what} running variances"), &half(got, true), &half(want, true));
+        let worst = half(got, false)
+            .iter()
+            .flatten()
+            .zip(half(want, false).iter().flatten())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        common::report(&format!("torchrun 2 vs 1: {what} running means differ by up to {worst:e}"));
+        assert!(worst < NOISE, "{what} running means differ by {worst:e}");
+    }
+    close_except("torchrun 2 vs 1: D adam_v", &two.d.adam_v, &one.d.adam_v, &d_noise, 1.0);
+    let start = checkpoint::from_bytes(&std::fs::read(&start).unwrap(), &cfg).unwrap();
+    let moved = one
+        .g
+        .params
+        .iter()
+        .flatten()
+        .zip(start.g.params.iter().flatten())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(moved > 1e-4, "two steps hardly moved G ({moved:e})");
+}

@@ -207,8 +207,8 @@ class GAN(nn.Module):
         [N, z_dim]. Returns webgan's six metrics: D's loss and mean D(x) on real, on fake, then
         G's loss and mean D(G(z)) after D's update."""
         x = real.float() / 127.5 - 1.0 if real.dtype == torch.uint8 else real
-        ones = torch.ones(x.shape[0], 1)
-        zeros = torch.zeros(x.shape[0], 1)
+        ones = torch.ones(x.shape[0], 1, device=x.device)
+        zeros = torch.zeros(x.shape[0], 1, device=x.device)
         self.G.train()
         self.D.train()
         self.opt_d.zero_grad(set_to_none=False)
