@@ -284,3 +284,36 @@ fn torchrun_on_two_processes_trains_the_same_model_as_on_one() {
         .fold(0f32, f32::max);
     assert!(moved > 1e-4, "two steps hardly moved G ({moved:e})");
 }
+
+#[test]
+#[ignore = "needs PyTorch: ./build.sh test installs it and runs these with --ignored"]
+fn pytorch_refuses_what_webgan_refuses() {
+    let cfg = small(Kind::Dcgan, KernelForm::Seed5x5);
+    let dir = scratch("refuse");
+    let gan = FastGan::new(&cfg);
+    let good = dir.join("good.safetensors");
+    std::fs::write(&good, gan.save(&cfg, Vec::new())).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    let mut bad = Vec::new();
+    let mut write = |name: &str, bytes: &[u8], why: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        bad.push((path, why.to_string()));
+    };
+    write("truncated.safetensors", &bytes[..bytes.len() / 2], "not a safetensors file");
+    let weights = GeneratorWeights::from_state(&gan.to_state(&cfg, Vec::new()), Vec::new()).to_bytes();
+    write("generator.safetensors", &weights, "format 'webgan-generator-1'");
+    let wider = ModelConfig { ngf: cfg.ngf * 2, ..cfg.clone() };
+    write("wider.safetensors", &FastGan::new(&wider).save(&wider, Vec::new()), "ngf=8, this model ngf=4");
+    let mut nan = FastGan::new(&cfg);
+    nan.d_params[0][3] = f32::NAN;
+    write("nan.safetensors", &nan.save(&cfg, Vec::new()), "holds nan at index 3");
+    let mut args = vec!["refuse".to_string(), good.to_str().unwrap().to_string()];
+    args.extend(bad.iter().map(|(p, _)| p.to_str().unwrap().to_string()));
+    let out = python(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("refused: ")).collect();
+    assert_eq!(lines.len(), bad.len(), "{out}");
+    for (line, (_, why)) in lines.iter().zip(&bad) {
+        assert!(line.contains(why.as_str()), "expected {why:?} in {line:?}");
+    }
+}

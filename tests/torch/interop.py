@@ -8,6 +8,9 @@ PyTorch module (python/webgan_torch) and writes webgan files back for Rust to co
     interop.py generate WEIGHTS Z OUT
                               G(z) in eval mode from a generator file or checkpoint; Z and OUT
                               are safetensors files holding "z" [N, z_dim] and "images" [N, C, H, W]
+    interop.py refuse GOOD BAD...
+                              every BAD file is refused by load_checkpoint(BAD, GOOD's config),
+                              each with its message printed; the process fails if one loads
 """
 
 import os
@@ -42,5 +45,16 @@ def generate(weights: str, z_file: str, out: str) -> None:
     print(f"{weights}: G(z) for {z.shape[0]} z in PyTorch {torch.__version__}")
 
 
+def refuse(good: str, *bad: str) -> None:
+    cfg = wt.read_config(good)
+    for path in bad:
+        try:
+            wt.load_checkpoint(path, cfg)
+        except wt.CheckpointError as e:
+            print(f"refused: {e}")
+            continue
+        raise SystemExit(f"{path}: loaded, but webgan refuses it")
+
+
 if __name__ == "__main__":
-    {"steps": steps, "generate": generate}[sys.argv[1]](*sys.argv[2:])
+    {"steps": steps, "generate": generate, "refuse": refuse}[sys.argv[1]](*sys.argv[2:])
