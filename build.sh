@@ -359,6 +359,7 @@ binary_times() {
 # those whose name contains it). Screenshots go to $TARGET_DIR/page-shots.
 run_pages() {
     build_deps
+    ensure_torch # a_pytorch_checkpoint_round_trip runs PyTorch (WEBGAN_PYTHON)
     ensure_runtime_dir
     quietly wasm-build.log build
     webgan_py pages "$(chromedriver_path)" webdriver.json "$TARGET_DIR/page-shots" "$(geckodriver_path)"

@@ -8,6 +8,11 @@ PyTorch module (python/webgan_torch) and writes webgan files back for Rust to co
     interop.py generate WEIGHTS Z OUT
                               G(z) in eval mode from a generator file or checkpoint; Z and OUT
                               are safetensors files holding "z" [N, z_dim] and "images" [N, C, H, W]
+    interop.py train-one IN OUT
+                              one PyTorch step from checkpoint IN (a seeded random batch and z),
+                              saved to OUT: the page test's round trip
+    interop.py step-of CHECKPOINT
+                              prints the step a checkpoint holds, after loading it whole
     interop.py refuse GOOD BAD...
                               every BAD file is refused by load_checkpoint(BAD, GOOD's config),
                               each with its message printed; the process fails if one loads
@@ -45,6 +50,21 @@ def generate(weights: str, z_file: str, out: str) -> None:
     print(f"{weights}: G(z) for {z.shape[0]} z in PyTorch {torch.__version__}")
 
 
+def train_one(src: str, out: str) -> None:
+    gan, _ = wt.load_checkpoint(src)
+    cfg = gan.cfg
+    rng = torch.Generator().manual_seed(5)
+    real = torch.randint(0, 256, (cfg.batch, cfg.channels, cfg.image_size, cfg.image_size), dtype=torch.uint8, generator=rng)
+    metrics = gan.step(real, torch.randn(cfg.batch, cfg.z_dim, generator=rng))
+    wt.save_checkpoint(gan, out)
+    print(f"PyTorch: {src} at step {gan.step_count - 1}, one step (D loss {metrics[0] + metrics[2]:.4f}), saved {out}")
+
+
+def step_of(path: str) -> None:
+    gan, run = wt.load_checkpoint(path)
+    print(f"step {gan.step_count}; run state: {', '.join(sorted(run)) or 'none'}")
+
+
 def refuse(good: str, *bad: str) -> None:
     cfg = wt.read_config(good)
     for path in bad:
@@ -57,4 +77,4 @@ def refuse(good: str, *bad: str) -> None:
 
 
 if __name__ == "__main__":
-    {"steps": steps, "generate": generate, "refuse": refuse}[sys.argv[1]](*sys.argv[2:])
+    {"steps": steps, "generate": generate, "train-one": train_one, "step-of": step_of, "refuse": refuse}[sys.argv[1]](*sys.argv[2:])
