@@ -374,7 +374,7 @@ impl Trainer {
 
     /// Checks a checkpoint completely, then writes it into both networks and sets the step;
     /// returns its run pairs (sorted by key). On error nothing is changed. The trainer keeps its
-    /// own hyperparameters: see [`read_config`] for the checkpoint's.
+    /// own hyperparameters: see [`checkpoint::read_config`] for the checkpoint's.
     pub fn load(&mut self, gpu: &Gpu, bytes: &[u8]) -> Result<Vec<(String, String)>, checkpoint::CheckpointError> {
         let state = checkpoint::from_bytes(bytes, &self.cfg)?;
         state.g.write(gpu, &self.g);

@@ -131,13 +131,16 @@ def _read(f, path: str, name: str, shape: list[int]) -> torch.Tensor:
     return t
 
 
-def read_config(path: str) -> Config:
-    """The configuration a checkpoint or generator file was written with."""
-    _, meta = _open(path, (CHECKPOINT, GENERATOR))
+def _config(path: str, meta: dict[str, str]) -> Config:
     try:
         return Config.from_metadata(meta)
     except ValueError as e:
         raise CheckpointError(f"{path}: {e}") from None
+
+
+def read_config(path: str) -> Config:
+    """The configuration a checkpoint or generator file was written with."""
+    return _config(path, _open(path, (CHECKPOINT, GENERATOR))[1])
 
 
 def load_checkpoint(path: str, cfg: Config | None = None) -> tuple[GAN, dict[str, str]]:
@@ -145,7 +148,7 @@ def load_checkpoint(path: str, cfg: Config | None = None) -> tuple[GAN, dict[str
     `cfg` (default: the file's own) may change hyperparameters; an architecture that differs
     from the file's is refused with the differing fields named."""
     f, meta = _open(path, (CHECKPOINT,))
-    saved = read_config(path)
+    saved = _config(path, meta)
     cfg = cfg or saved
     differ = [f"checkpoint has {k}={getattr(saved, k)}, this model {k}={getattr(cfg, k)}"
               for k in ARCHITECTURE if getattr(saved, k) != getattr(cfg, k)]
@@ -188,7 +191,7 @@ def load_generator(path: str) -> tuple[Net, Config, dict[str, str]]:
     not the moving average: `webgan-cli export` writes the average with its own statistics),
     with the configuration and the file's metadata."""
     f, meta = _open(path, (CHECKPOINT, GENERATOR))
-    cfg = read_config(path)
+    cfg = _config(path, meta)
     gan = GAN(replace(cfg, ema=0.0))
     loaded = []
     for name, ps in _params(gan.G) + _running(gan.G):

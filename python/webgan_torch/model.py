@@ -207,33 +207,30 @@ class GAN(nn.Module):
         [N, z_dim]. Returns webgan's six metrics: D's loss and mean D(x) on real, on fake, then
         G's loss and mean D(G(z)) after D's update."""
         x = real.float() / 127.5 - 1.0 if real.dtype == torch.uint8 else real
-        ones = torch.ones(x.shape[0], 1, device=x.device)
-        zeros = torch.zeros(x.shape[0], 1, device=x.device)
+
+        def judged(images: torch.Tensor, target: float) -> list[torch.Tensor]:
+            """D's BCE on `images` against `target`, its gradients added in; [loss, mean D(.)]."""
+            logits = self.D(images)
+            loss = F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+            loss.backward()
+            return [loss, torch.sigmoid(logits).mean()]
+
         self.G.train()
         self.D.train()
         self.opt_d.zero_grad(set_to_none=False)
-        logits = self.D(x)
-        real_loss = F.binary_cross_entropy_with_logits(logits, ones)
-        real_loss.backward()
-        real_prob = torch.sigmoid(logits).mean()
+        real_metrics = judged(x, 1.0)
         fake = self.G(z).reshape(x.shape)
-        logits = self.D(fake.detach())
-        fake_loss = F.binary_cross_entropy_with_logits(logits, zeros)
-        fake_loss.backward()
-        fake_prob = torch.sigmoid(logits).mean()
+        fake_metrics = judged(fake.detach(), 0.0)
         self.opt_d.step()
 
         self.opt_g.zero_grad(set_to_none=False)
-        logits = self.D(fake)
-        gen_loss = F.binary_cross_entropy_with_logits(logits, ones)
-        gen_loss.backward()
-        gen_prob = torch.sigmoid(logits).mean()
+        gen_metrics = judged(fake, 1.0)
         self.opt_g.step()
         self.step_count += 1
         with torch.no_grad():
             for e, p in zip(self.g_ema, self.G.parameters()):
                 e.mul_(self.cfg.ema).add_(p, alpha=1 - self.cfg.ema)
-        return [v.item() for v in (real_loss, real_prob, fake_loss, fake_prob, gen_loss, gen_prob)]
+        return [v.item() for v in real_metrics + fake_metrics + gen_metrics]
 
     @torch.no_grad()
     def sample(self, z: torch.Tensor) -> torch.Tensor:
