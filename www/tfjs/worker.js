@@ -8,6 +8,13 @@
 
 /* global tf */
 
+// tfjs-backend-wasm 4.22 gives XNNPACK at most half of navigator.hardwareConcurrency threads,
+// whatever setThreadsCount asks (measured here: 2 cores gave 1 thread, 4 reported cores gave 2).
+// So that its anchor runs one thread per core, as webgan's CPU path does, this worker reports
+// twice the cores; nothing else in TensorFlow.js reads the figure.
+const CORES = navigator.hardwareConcurrency || 1;
+Object.defineProperty(self.navigator, 'hardwareConcurrency', { get: () => 2 * CORES });
+
 importScripts(
   'node_modules/@tensorflow/tfjs/dist/tf.min.js',
   'node_modules/@tensorflow/tfjs-backend-webgpu/dist/tf-backend-webgpu.min.js',
@@ -26,9 +33,9 @@ async function useBackend(name) {
   if (name === 'wasm') {
     // Served from node_modules by the same server: nothing comes from a CDN.
     tf.wasm.setWasmPaths(new URL('node_modules/@tensorflow/tfjs-backend-wasm/dist/', self.location.href).href);
-    // Its documented default, made explicit: one XNNPACK thread per logical core (used only where
-    // the page is cross-origin isolated, which web.py's server arranges for /tfjs/).
-    tf.wasm.setThreadsCount(navigator.hardwareConcurrency || 1);
+    // One XNNPACK thread per logical core (used only where the page is cross-origin isolated,
+    // which web.py's server arranges for /tfjs/).
+    tf.wasm.setThreadsCount(CORES);
   }
   const ok = await tf.setBackend(name);
   if (!ok) throw new Error(`tf.setBackend('${name}') failed (see the console)`);
