@@ -1,24 +1,67 @@
 // Where new runs train, and why: WebGPU on a real GPU, the fast CPU path (WebAssembly with SIMD
 // and threads, in a worker) where there is no WebGPU or it is a CPU emulation (SwiftShader,
 // llvmpipe, WARP run the WGSL kernels several times slower than the CPU path runs the same
-// step), or what the user chose. And the kernel tuning, which waits for an idle page.
+// step), the faster of the two where a probe has timed both on this model, or what the user
+// chose. And the kernel tuning, which waits for an idle page.
 
 import { CpuSession, cpuThreads } from './cpu-session.js';
 
 const $ = (id) => document.getElementById(id);
 const IDLE_TUNE_MS = 30_000; // the kernel tuning waits for the page to sit idle this long
+const PROBE_STEPS = 2; // timed per path, after one untimed step (pipeline compiles, first buffers)
+// `?probe` in the address probes on an emulated adapter too (the page tests have no real GPU).
+const PROBE_ALWAYS = new URLSearchParams(location.search).has('probe');
 
 export function installBackend(ctx) {
   const { wasm, adapter, state, S, T, field, say, exclusive } = ctx;
   ctx.noGpu = 'this browser has no WebGPU'; // why new runs cannot use WebGPU, once they cannot
-  const backend = () => {
+  // A probe's verdict per adapter and model, kept for later visits: {webgpu, cpu} in ms/step.
+  const probeKey = (opts) => `webgan-probe ${adapter?.name} ${opts}`;
+  const probed = (opts) => {
+    try {
+      return JSON.parse(localStorage.getItem(probeKey(opts)));
+    } catch {
+      return null;
+    }
+  };
+  const wantsProbe = () => field('backend').value === 'auto' && !!ctx.gpu && (PROBE_ALWAYS || !adapter?.emulated);
+  const backend = (opts = ctx.options()) => {
     const asked = field('backend').value;
     if (!ctx.gpu) return { use: 'cpu', why: ctx.noGpu };
     if (asked === 'webgpu') return { use: 'webgpu', why: 'chosen' };
     if (asked === 'cpu') return { use: 'cpu', why: 'chosen' };
-    return adapter?.emulated
-      ? { use: 'cpu', why: `WebGPU here is ${adapter.name}, a CPU emulation: the CPU path is faster` }
-      : { use: 'webgpu', why: `WebGPU on ${adapter?.name ?? 'the GPU'}` };
+    const p = wantsProbe() && probed(opts);
+    if (p) {
+      const use = p.cpu < p.webgpu ? 'cpu' : 'webgpu';
+      const ms = (v) => `${v.toFixed(v < 100 ? 1 : 0)} ms`;
+      return { use, why: `a probe timed this model's step at ${ms(p.webgpu)} on WebGPU (${adapter?.name}) and ${ms(p.cpu)} on the CPU` };
+    }
+    if (adapter?.emulated && !PROBE_ALWAYS) return { use: 'cpu', why: `WebGPU here is ${adapter.name}, a CPU emulation: the CPU path is faster` };
+    return { use: 'webgpu', why: `WebGPU on ${adapter?.name ?? 'the GPU'}; Start times both paths on the model first and keeps the faster` };
+  };
+  // Times PROBE_STEPS steps of `opts` on each path, on the current data, and keeps the verdict.
+  // Both probe models are thrown away: the run itself starts fresh on the faster path.
+  const probe = async (opts) => {
+    const times = {};
+    for (const use of ['webgpu', 'cpu']) {
+      say(`Timing a step of this model on ${use === 'cpu' ? 'the CPU' : 'WebGPU'}, to train on the faster…`);
+      const session = use === 'cpu' ? await CpuSession.create(opts) : await wasm.Session.create(ctx.gpu, opts);
+      try {
+        await session.train(S.data, 1);
+        const t0 = performance.now();
+        await session.train(S.data, PROBE_STEPS); // resolves once the GPU has run them
+        times[use] = (performance.now() - t0) / PROBE_STEPS;
+      } finally {
+        session.free();
+      }
+    }
+    T.probe = times;
+    try {
+      localStorage.setItem(probeKey(opts), JSON.stringify(times));
+    } catch {
+      // storage full or refused: the verdict holds for this visit's runs only
+    }
+    return times;
   };
   ctx.threads = null; // {threads, why} once the CPU worker has said
   const cpuWhere = () => {
@@ -29,6 +72,7 @@ export function installBackend(ctx) {
   };
   ctx.showBackend = () => {
     const b = backend();
+    T.backendWhy = b.why;
     $('backend-why').textContent = `New runs train on ${b.use === 'cpu' ? cpuWhere() : 'WebGPU'}: ${b.why}.`;
   };
   cpuThreads().then((t) => {
@@ -39,9 +83,19 @@ export function installBackend(ctx) {
     field('backend').value = 'cpu';
     field('backend').disabled = true;
   }
-  field('backend').onchange = ctx.showBackend;
+  $('controls').addEventListener('change', ctx.showBackend); // the backend, or the model probed
   ctx.showBackend();
-  ctx.createSession = (opts) => (backend().use === 'cpu' ? CpuSession.create(opts) : wasm.Session.create(ctx.gpu, opts));
+  // A new run (`opts` from the controls, and its `kind`) may be probed first; its verdict holds
+  // for both kinds. A loaded checkpoint (`opts` naming its kind) follows the verdict shown.
+  ctx.createSession = async (opts, kind) => {
+    if (kind && wantsProbe() && !probed(opts)) {
+      await exclusive(() => probe(opts));
+      ctx.showBackend();
+    }
+    const options = kind ? `${opts} kind=${kind}` : opts;
+    const b = backend(kind ? opts : undefined);
+    return b.use === 'cpu' ? CpuSession.create(options) : wasm.Session.create(ctx.gpu, options);
+  };
 
   // The kernels' tile shapes for this adapter are measured once and kept in localStorage. That
   // takes tens of seconds on a CPU adapter (nearly all of it shader compiles), so nothing waits

@@ -29,8 +29,8 @@ export function installRuns(ctx) {
   };
   const createRuns = async (opts) => {
     const kind = field('kind').value;
-    ctx.addRun(await ctx.createSession(`${opts} kind=${kind}`), kind === 'dcgan' ? 'DCGAN' : 'BasicGAN');
-    if (field('compare').checked && kind === 'dcgan') ctx.addRun(await ctx.createSession(`${opts} kind=basic`), 'BasicGAN');
+    ctx.addRun(await ctx.createSession(opts, kind), kind === 'dcgan' ? 'DCGAN' : 'BasicGAN');
+    if (field('compare').checked && kind === 'dcgan') ctx.addRun(await ctx.createSession(opts, 'basic'), 'BasicGAN');
   };
   ctx.drawGrids = async () => {
     for (const run of S.runs) putSquare(run.canvas, await exclusive(() => run.session.grid()));

@@ -325,6 +325,36 @@ def one_thread_without_isolation_trains_the_same(b, url, shots):
         assert abs(a[key] - c[key]) <= 1e-4 + 1e-3 * abs(a[key]), f"{key}: one thread {a[key]}, threads {c[key]}"
 
 
+def a_probe_picks_the_faster_path(b, url, shots):
+    """On a GPU not known to be slow, Start first times two steps of the model on WebGPU and on
+    the CPU path and trains on the faster; the verdict is kept for later visits. (This machine's
+    SwiftShader is an emulation, which the page would not probe: `?probe` makes it.)"""
+    probe_url = url + "?probe"
+    open_page(b, probe_url)
+    why = js(b, "return document.getElementById('backend-why').textContent")
+    assert "times both paths" in why, why
+    set_controls(b, {**SMALL, "backend": "auto", "steps": 2})
+    click(b, "train-mnist")
+    t, secs = train_until(b, 2, 600)
+    p = t.get("probe")
+    assert p and p["webgpu"] > 0 and p["cpu"] > 0, f"no probe figures: {t}"
+    faster = "cpu" if p["cpu"] < p["webgpu"] else "webgpu"
+    assert t["backend"] == faster, f"probe {p}, yet the run trains on {t['backend']}"
+    why = js(b, "return document.getElementById('backend-why').textContent")
+    where = "the CPU" if faster == "cpu" else "WebGPU"
+    assert why.startswith(f"New runs train on {where}") and "a probe timed" in why, why
+    print(f"    probe: WebGPU {p['webgpu']:.0f} ms/step, CPU {p['cpu']:.0f} ms/step; trained {t['step']} steps on {t['backend']} ({secs:.0f} s in all)")
+    # A later visit with the same model trains where the probe said, without probing again.
+    open_page(b, probe_url)
+    set_controls(b, {**SMALL, "backend": "auto", "steps": 1, "channels": 1})  # as "Train on MNIST" sets it
+    js(b, "document.getElementById('controls').dispatchEvent(new Event('change'))")
+    why = js(b, "return document.getElementById('backend-why').textContent")
+    assert "a probe timed" in why, why
+    click(b, "train-mnist")
+    t, _ = train_until(b, 1, 300)
+    assert t["backend"] == faster and "probe" not in t, f"the second visit: {t}"
+
+
 def trains_on_bundled_mnist(b, url, shots):
     open_page(b, url)
     set_controls(b, {**SMALL, "steps": 6})
@@ -699,7 +729,7 @@ def divergence_restores_the_last_good_state(b, url, shots):
     print(f"    resumed from the restored state to step {t['step']} with finite losses")
 
 
-TESTS = [opens_and_draws_pretrained_grids, draws_and_trains_on_the_cpu_without_webgpu, one_thread_without_isolation_trains_the_same, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, drops_a_folder_and_trains_64x64_rgb, loose_files_are_named_by_count_grey_is_proposed_and_pause_says_paused, checkpoint_round_trip, a_pytorch_checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu, a_lost_gpu_leaves_cpu_runs_training, divergence_restores_the_last_good_state]
+TESTS = [opens_and_draws_pretrained_grids, draws_and_trains_on_the_cpu_without_webgpu, one_thread_without_isolation_trains_the_same, a_probe_picks_the_faster_path, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, drops_a_folder_and_trains_64x64_rgb, loose_files_are_named_by_count_grey_is_proposed_and_pause_says_paused, checkpoint_round_trip, a_pytorch_checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu, a_lost_gpu_leaves_cpu_runs_training, divergence_restores_the_last_good_state]
 
 
 # ---- Firefox (geckodriver) -----------------------------------------------------------------
