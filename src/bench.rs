@@ -10,7 +10,8 @@ use crate::ops::conv::{ConvBuffers, ConvGradBuffers, ConvOp};
 use crate::ops::linear::{LinearBuffers, LinearGradBuffers, LinearOp};
 use crate::rng::Rng;
 use crate::shape::{Conv2d, ConvTranspose2d, Linear};
-use crate::train::{step_flops, Trainer};
+use crate::step::step_flops;
+use crate::train::Trainer;
 
 /// One layer of the seed's model, as the benchmark sees it.
 #[derive(Clone, Debug)]

@@ -22,6 +22,7 @@ pub mod reference;
 pub mod rng;
 pub mod run;
 pub mod shape;
+pub mod step;
 pub mod train;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

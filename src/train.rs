@@ -1,14 +1,6 @@
-//! The GAN training step, entirely on the GPU, and the same step on the CPU reference.
-//!
-//! One step (DCGAN-PyTorch's order; nothing is read back inside it):
-//! 1. D on the real batch, BCE against 1, backward into D's zeroed gradients;
-//! 2. G(z) (training mode), D on it, BCE against 0, backward (D's gradients accumulate); Adam on D;
-//! 3. D (updated) on the same G(z), BCE against 1 (G's non-saturating loss), backward through D
-//!    into G's output, backward through G; Adam on G;
-//! 4. with `ModelConfig::ema`, the moving average of G's parameters takes the new ones in.
-//!
-//! The losses and mean D outputs stay on the GPU in `metrics`:
-//! [D loss real, D(x), D loss fake, D(G(z)), G loss, D(G(z)) after D's update].
+//! The GAN training step ([`crate::step`]'s order) entirely on the GPU, and the same step on the
+//! CPU reference. On the GPU nothing is read back inside a step: the losses and mean D outputs
+//! stay in `Trainer::metrics`, in [`METRICS`] order.
 
 use crate::gpu::{Dispatch, Gpu, GpuError, Listing, OpLabel, Sink, Tuning, View};
 use crate::model::checkpoint::{self, NetState, TrainState};
@@ -18,27 +10,9 @@ use crate::ops::ema::EmaOp;
 use crate::ops::loss::BceOp;
 use crate::ops::util::{byte_buffer, unpack_u8};
 use crate::reference;
-use crate::rng::Rng;
+use crate::step::{gan_step, zeros_like, GanPasses, Judgement};
 
-pub const METRICS: usize = 6;
-
-/// FLOPs of one training step, from the layer shapes. Each matrix layer's backward costs its
-/// forward twice (input and weight gradients), but a network's first layer skips its input
-/// gradient when nothing needs it. D runs forward and backward three times: on the real and the
-/// fake batch for its weight gradients, and for G's loss for its input gradient only; G once.
-pub fn step_flops(cfg: &ModelConfig) -> f64 {
-    let (g, d) = (generator(cfg).layer_flops(cfg.batch), discriminator(cfg).layer_flops(cfg.batch));
-    let (fg, fd): (f64, f64) = (g.iter().sum(), d.iter().sum());
-    3.0 * fd + 2.0 * (2.0 * fd - d[0]) + fd + 3.0 * fg - g[0]
-}
-
-/// Both networks' initial parameters, drawn from the config's seed: G's first, then D's.
-pub fn init_params(cfg: &ModelConfig) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    let mut rng = Rng::new(cfg.seed);
-    let g = generator(cfg).init(&mut rng);
-    let d = discriminator(cfg).init(&mut rng);
-    (g, d)
-}
+use crate::step::{init_params, METRICS};
 
 /// A DCGAN or BasicGAN with everything its training step needs on the GPU.
 pub struct Trainer {
@@ -47,9 +21,8 @@ pub struct Trainer {
     pub d: Network,
     real_bytes: View,
     unpack_real: Dispatch,
-    bce_real: BceOp,
-    bce_fake: BceOp,
-    bce_gen: BceOp,
+    /// The loss of each judgement, indexed by `Judgement as usize`.
+    bce: [BceOp; 3],
     pub metrics: View,
     /// The moving average of G's parameters (in `g.params`' layout) and its update, with
     /// `cfg.ema` > 0.
@@ -81,9 +54,11 @@ impl Trainer {
             None
         };
         let trainer = Trainer {
-            bce_real: BceOp::new(gpu, logits, 1.0, d_logits, &metrics, 0)?,
-            bce_fake: BceOp::new(gpu, logits, 0.0, d_logits, &metrics, 2)?,
-            bce_gen: BceOp::new(gpu, logits, 1.0, d_logits, &metrics, 4)?,
+            bce: [
+                BceOp::new(gpu, logits, Judgement::Real.label(), d_logits, &metrics, Judgement::Real.slot())?,
+                BceOp::new(gpu, logits, Judgement::Fake.label(), d_logits, &metrics, Judgement::Fake.slot())?,
+                BceOp::new(gpu, logits, Judgement::Gen.label(), d_logits, &metrics, Judgement::Gen.slot())?,
+            ],
             cfg: cfg.clone(),
             g,
             d,
@@ -116,52 +91,88 @@ impl Trainer {
         self.d.adam.set_step(gpu, self.step);
         self.g.adam.set_step(gpu, self.step);
 
-        let (g, d) = (&self.g, &self.d);
         let mut encoder =
             gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("GAN step") });
-        d.zero_grads(&mut encoder);
-        g.zero_grads(&mut encoder);
-        self.record_real_and_g(&mut encoder.begin_compute_pass(&Default::default()));
-        let (fake, d_in) = (g.output(), &d.input);
-        encoder.copy_buffer_to_buffer(&fake.buffer, fake.offset, &d_in.buffer, d_in.offset, fake.bytes());
-        self.record_fake_and_updates(&mut encoder.begin_compute_pass(&Default::default()));
+        self.d.zero_grads(&mut encoder);
+        self.g.zero_grads(&mut encoder);
+        gan_step(&mut GpuPasses { t: self, to: Recorder::Encoder { encoder: &mut encoder, pass: None } });
         gpu.queue.submit([encoder.finish()])
     }
 
     /// Every dispatch of a step, in order, with what it does (for the per-op profile; the step
-    /// also clears the gradients and copies G(z) into D's input between the two halves).
+    /// also clears the gradients first and copies G(z) into D's input before the Fake judgement).
     pub fn listing(&self) -> Listing {
         let mut list = Listing::default();
-        self.record_real_and_g(&mut list);
-        self.record_fake_and_updates(&mut list);
+        gan_step(&mut GpuPasses { t: self, to: Recorder::Listing(&mut list) });
         list
     }
+}
 
-    /// D on the real batch and its backward; G's forward.
-    fn record_real_and_g(&self, sink: &mut dyn Sink) {
-        let (g, d) = (&self.g, &self.d);
-        sink.push(OpLabel::new("unpack"), &self.unpack_real);
-        d.forward(sink, true);
-        self.bce_real.encode(sink);
-        d.backward(sink, false, true);
-        g.forward(sink, true);
+/// Where the GPU step's dispatches go: a command encoder (one compute pass, ended for the one
+/// buffer copy), or a listing for the per-op profile.
+#[allow(clippy::large_enum_variant)] // one lives on the stack for a step's recording
+enum Recorder<'a> {
+    Encoder { encoder: &'a mut wgpu::CommandEncoder, pass: Option<wgpu::ComputePass<'static>> },
+    Listing(&'a mut Listing),
+}
+
+impl Recorder<'_> {
+    fn sink(&mut self) -> &mut dyn Sink {
+        match self {
+            Recorder::Encoder { encoder, pass } => {
+                pass.get_or_insert_with(|| encoder.begin_compute_pass(&Default::default()).forget_lifetime())
+            }
+            Recorder::Listing(list) => *list,
+        }
     }
 
-    /// D on G(z), its backward and update; D again for G's loss, back through D (its own
-    /// gradients are not needed) and G; G's update.
-    fn record_fake_and_updates(&self, sink: &mut dyn Sink) {
-        let (g, d) = (&self.g, &self.d);
+    fn copy(&mut self, from: &View, to: &View) {
+        if let Recorder::Encoder { encoder, pass } = self {
+            *pass = None; // ends the compute pass: copies are recorded outside one
+            encoder.copy_buffer_to_buffer(&from.buffer, from.offset, &to.buffer, to.offset, from.bytes());
+        }
+    }
+}
+
+/// The step's passes as dispatches recorded once over the trainer's fixed buffers.
+struct GpuPasses<'a> {
+    t: &'a Trainer,
+    to: Recorder<'a>,
+}
+
+impl GanPasses for GpuPasses<'_> {
+    fn judge(&mut self, j: Judgement) {
+        let d = &self.t.d;
+        match j {
+            Judgement::Real => self.to.sink().push(OpLabel::new("unpack"), &self.t.unpack_real),
+            Judgement::Fake => self.to.copy(self.t.g.output(), &d.input),
+            Judgement::Gen => {} // D's input still holds G(z)
+        }
+        let sink = self.to.sink();
         d.forward(sink, true);
-        self.bce_fake.encode(sink);
-        d.backward(sink, false, true);
-        d.adam.encode(sink);
-        d.forward(sink, true);
-        self.bce_gen.encode(sink);
-        d.backward(sink, true, false);
-        g.backward(sink, false, true);
-        g.adam.encode(sink);
-        if let Some((_, op)) = &self.g_ema {
-            op.encode(sink);
+        self.t.bce[j as usize].encode(sink);
+        d.backward(sink, !j.trains_d(), j.trains_d());
+    }
+
+    fn g_forward(&mut self) {
+        self.t.g.forward(self.to.sink(), true);
+    }
+
+    fn g_backward(&mut self) {
+        self.t.g.backward(self.to.sink(), false, true);
+    }
+
+    fn adam_d(&mut self) {
+        self.t.d.adam.encode(self.to.sink());
+    }
+
+    fn adam_g(&mut self) {
+        self.t.g.adam.encode(self.to.sink());
+    }
+
+    fn ema_g(&mut self) {
+        if let Some((_, op)) = &self.t.g_ema {
+            op.encode(self.to.sink());
         }
     }
 }
@@ -182,11 +193,6 @@ pub struct CpuGan {
     /// The moving average of G's parameters; empty without `cfg.ema`.
     pub g_ema: Vec<Vec<f32>>,
     pub step: u32,
-}
-
-/// Zeroed tensors of `v`'s lengths (gradients and Adam moments start so).
-pub(crate) fn zeros_like(v: &[Vec<f32>]) -> Vec<Vec<f32>> {
-    v.iter().map(|t| vec![0.0; t.len()]).collect()
 }
 
 impl CpuGan {
@@ -211,35 +217,84 @@ impl CpuGan {
 
     /// The step `Trainer::step` performs, on the CPU reference; returns the metrics.
     pub fn step(&mut self, cfg: &ModelConfig, real: &[u8], z: &[f32]) -> [f32; METRICS] {
-        let (n, bn) = (cfg.batch, &cfg.bn);
-        let real: Vec<f32> = real.iter().map(|&b| b as f32 / 127.5 - 1.0).collect();
         self.step += 1;
-        let mut d_grads = zeros_like(&self.d_params);
+        let mut passes = CpuPasses {
+            real: real.iter().map(|&b| b as f32 / 127.5 - 1.0).collect(),
+            z,
+            d_grads: zeros_like(&self.d_params),
+            fake: Vec::new(),
+            g_tape: None,
+            d_fake: Vec::new(),
+            g_grads: Vec::new(),
+            metrics: [0.0; METRICS],
+            gan: self,
+            cfg,
+        };
+        gan_step(&mut passes);
+        passes.metrics
+    }
+}
 
-        let (logits, tape) = cpu::forward(&self.d, n, &self.d_params, &mut self.d_running, bn, &real, true);
-        let real_loss = reference::bce_with_logits(&logits, 1.0);
-        cpu::backward(&self.d, n, &self.d_params, &tape, &real_loss.dlogits, &mut d_grads);
+/// The CPU reference's passes over one step's batch, and what they hand each other.
+struct CpuPasses<'a> {
+    gan: &'a mut CpuGan,
+    cfg: &'a ModelConfig,
+    real: Vec<f32>,
+    z: &'a [f32],
+    d_grads: Vec<Vec<f32>>,
+    fake: Vec<f32>,
+    g_tape: Option<cpu::Tape>,
+    /// The gradient of G's loss with respect to G(z).
+    d_fake: Vec<f32>,
+    g_grads: Vec<Vec<f32>>,
+    metrics: [f32; METRICS],
+}
 
-        let (fake, g_tape) = cpu::forward(&self.g, n, &self.g_params, &mut self.g_running, bn, z, true);
-        let (logits, tape) = cpu::forward(&self.d, n, &self.d_params, &mut self.d_running, bn, &fake, true);
-        let fake_loss = reference::bce_with_logits(&logits, 0.0);
-        cpu::backward(&self.d, n, &self.d_params, &tape, &fake_loss.dlogits, &mut d_grads);
-        for (((p, g), m), v) in self.d_params.iter_mut().zip(&d_grads).zip(&mut self.d_m).zip(&mut self.d_v) {
-            reference::adam_update(&cfg.adam, self.step, p, g, m, v);
+impl GanPasses for CpuPasses<'_> {
+    fn judge(&mut self, j: Judgement) {
+        let (gan, n, bn) = (&mut *self.gan, self.cfg.batch, &self.cfg.bn);
+        let x = if j == Judgement::Real { &self.real } else { &self.fake };
+        let (logits, tape) = cpu::forward(&gan.d, n, &gan.d_params, &mut gan.d_running, bn, x, true);
+        let loss = reference::bce_with_logits(&logits, j.label());
+        // Gen's parameter gradients land in d_grads after D's update: nothing reads them.
+        let dx = cpu::backward(&gan.d, n, &gan.d_params, &tape, &loss.dlogits, &mut self.d_grads);
+        if j == Judgement::Gen {
+            self.d_fake = dx;
         }
+        self.metrics[j.slot()..j.slot() + 2].copy_from_slice(&[loss.loss, loss.mean_prob]);
+    }
 
-        let (logits, tape) = cpu::forward(&self.d, n, &self.d_params, &mut self.d_running, bn, &fake, true);
-        let gen_loss = reference::bce_with_logits(&logits, 1.0);
-        let d_fake = cpu::backward(&self.d, n, &self.d_params, &tape, &gen_loss.dlogits, &mut d_grads);
-        let mut g_grads = zeros_like(&self.g_params);
-        cpu::backward(&self.g, n, &self.g_params, &g_tape, &d_fake, &mut g_grads);
-        for (((p, g), m), v) in self.g_params.iter_mut().zip(&g_grads).zip(&mut self.g_m).zip(&mut self.g_v) {
-            reference::adam_update(&cfg.adam, self.step, p, g, m, v);
+    fn g_forward(&mut self) {
+        let (gan, n, bn) = (&mut *self.gan, self.cfg.batch, &self.cfg.bn);
+        let (fake, tape) = cpu::forward(&gan.g, n, &gan.g_params, &mut gan.g_running, bn, self.z, true);
+        (self.fake, self.g_tape) = (fake, Some(tape));
+    }
+
+    fn g_backward(&mut self) {
+        let gan = &*self.gan;
+        self.g_grads = zeros_like(&gan.g_params);
+        let tape = self.g_tape.as_ref().expect("G's forward first");
+        cpu::backward(&gan.g, self.cfg.batch, &gan.g_params, tape, &self.d_fake, &mut self.g_grads);
+    }
+
+    fn adam_d(&mut self) {
+        let gan = &mut *self.gan;
+        for (((p, g), m), v) in gan.d_params.iter_mut().zip(&self.d_grads).zip(&mut gan.d_m).zip(&mut gan.d_v) {
+            reference::adam_update(&self.cfg.adam, gan.step, p, g, m, v);
         }
-        for (e, p) in self.g_ema.iter_mut().zip(&self.g_params) {
-            reference::ema_update(cfg.ema, e, p);
+    }
+
+    fn adam_g(&mut self) {
+        let gan = &mut *self.gan;
+        for (((p, g), m), v) in gan.g_params.iter_mut().zip(&self.g_grads).zip(&mut gan.g_m).zip(&mut gan.g_v) {
+            reference::adam_update(&self.cfg.adam, gan.step, p, g, m, v);
         }
-        [real_loss.loss, real_loss.mean_prob, fake_loss.loss, fake_loss.mean_prob, gen_loss.loss, gen_loss.mean_prob]
+    }
+
+    fn ema_g(&mut self) {
+        for (e, p) in self.gan.g_ema.iter_mut().zip(&self.gan.g_params) {
+            reference::ema_update(self.cfg.ema, e, p);
+        }
     }
 }
 

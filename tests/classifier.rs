@@ -130,7 +130,7 @@ fn weights_round_trip_and_refusals() {
     let generator = webgan::model::weights::GeneratorWeights {
         config: webgan::model::ModelConfig::mnist(),
         step: 0,
-        params: webgan::train::init_params(&webgan::model::ModelConfig::mnist()).0,
+        params: webgan::step::init_params(&webgan::model::ModelConfig::mnist()).0,
         running: webgan::model::generator(&webgan::model::ModelConfig::mnist()).init_running(),
         info: vec![],
     };

@@ -21,7 +21,8 @@ use webgan::model::{KernelForm, Kind, ModelConfig, NetSpec};
 use webgan::reference as r;
 use webgan::rng::Rng;
 use webgan::shape::{Activation, AdamConfig, BatchNorm, BatchNormConfig, Conv2d, ConvTranspose2d, Linear};
-use webgan::train::{CpuGan, Trainer, METRICS};
+use webgan::step::METRICS;
+use webgan::train::{CpuGan, Trainer};
 
 /// How far a bias before batchnorm may drift: Adam moves a weight with a real gradient by about
 /// lr = 1e-2 per step; noise of 1e-5 (sums over batch 9 x 256 positions) moves it by 1e-4.

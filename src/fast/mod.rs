@@ -27,7 +27,7 @@ use crate::model::classifier::{classifier_spec, ClassifierWeights, SIZE};
 use crate::model::weights::GeneratorWeights;
 use crate::model::{discriminator, generator, ModelConfig, NetSpec};
 use crate::reference::bce_with_logits;
-use crate::train::{init_params, zeros_like, METRICS};
+use crate::step::{gan_step, init_params, zeros_like, GanPasses, Judgement, METRICS};
 
 /// Both networks, their Adam moments and running statistics, and the step count: what
 /// `CpuGan` keeps, with the same fields and the same initial values for a config.
@@ -88,37 +88,23 @@ impl FastGan {
     /// [D loss real, D(x), D loss fake, D(G(z)), G loss, D(G(z)) after D's update].
     /// D's third pass computes no parameter gradients: nothing uses them (the GPU's are discarded).
     pub fn step(&mut self, cfg: &ModelConfig, real: &[u8], z: &[f32]) -> [f32; METRICS] {
-        let (n, bn) = (cfg.batch, &cfg.bn);
-        assert_eq!(real.len(), n * cfg.image_len(), "real batch size");
-        assert_eq!(z.len(), n * cfg.z_dim, "z batch size");
-        let real: Vec<f32> = real.iter().map(|&b| b as f32 / 127.5 - 1.0).collect();
+        assert_eq!(real.len(), cfg.batch * cfg.image_len(), "real batch size");
+        assert_eq!(z.len(), cfg.batch * cfg.z_dim, "z batch size");
         self.step += 1;
-        let mut d_grads = zeros_like(&self.d_params);
-
-        let (logits, tape) = net::forward(&self.d, n, &self.d_params, &mut self.d_running, bn, real, true);
-        let real_loss = bce_with_logits(&logits, 1.0);
-        net::backward(&self.d, n, &self.d_params, &tape, real_loss.dlogits.clone(), Some(&mut d_grads), false);
-        drop(tape);
-
-        let (fake, g_tape) = net::forward(&self.g, n, &self.g_params, &mut self.g_running, bn, z.to_vec(), true);
-        let (logits, tape) = net::forward(&self.d, n, &self.d_params, &mut self.d_running, bn, fake.clone(), true);
-        let fake_loss = bce_with_logits(&logits, 0.0);
-        net::backward(&self.d, n, &self.d_params, &tape, fake_loss.dlogits.clone(), Some(&mut d_grads), false);
-        drop(tape);
-        adam(cfg, self.step, &mut self.d_params, &d_grads, &mut self.d_m, &mut self.d_v);
-
-        let (logits, tape) = net::forward(&self.d, n, &self.d_params, &mut self.d_running, bn, fake, true);
-        let gen_loss = bce_with_logits(&logits, 1.0);
-        let d_fake = net::backward(&self.d, n, &self.d_params, &tape, gen_loss.dlogits.clone(), None, true)
-            .expect("D's input gradient");
-        drop(tape);
-        let mut g_grads = zeros_like(&self.g_params);
-        net::backward(&self.g, n, &self.g_params, &g_tape, d_fake, Some(&mut g_grads), false);
-        adam(cfg, self.step, &mut self.g_params, &g_grads, &mut self.g_m, &mut self.g_v);
-        for (e, p) in self.g_ema.iter_mut().zip(&self.g_params) {
-            crate::reference::ema_update(cfg.ema, e, p); // memory-bound: the plain loop is as fast
-        }
-        [real_loss.loss, real_loss.mean_prob, fake_loss.loss, fake_loss.mean_prob, gen_loss.loss, gen_loss.mean_prob]
+        let mut passes = FastPasses {
+            real: real.iter().map(|&b| b as f32 / 127.5 - 1.0).collect(),
+            z,
+            d_grads: zeros_like(&self.d_params),
+            fake: Vec::new(),
+            g_tape: None,
+            d_fake: Vec::new(),
+            g_grads: Vec::new(),
+            metrics: [0.0; METRICS],
+            gan: self,
+            cfg,
+        };
+        gan_step(&mut passes);
+        passes.metrics
     }
 
     /// G's images for `z` (any number of z_dim vectors) with batchnorm in inference mode
@@ -195,6 +181,72 @@ impl FastGan {
         state.config.ema = cfg.ema;
         *self = FastGan::from_state(state);
         Ok(run)
+    }
+}
+
+/// The fast path's passes over one step's batch, and what they hand each other. Tapes are
+/// dropped as soon as their backward has run (they are the step's largest buffers).
+struct FastPasses<'a> {
+    gan: &'a mut FastGan,
+    cfg: &'a ModelConfig,
+    real: Vec<f32>,
+    z: &'a [f32],
+    d_grads: Vec<Vec<f32>>,
+    fake: Vec<f32>,
+    g_tape: Option<net::Tape>,
+    /// The gradient of G's loss with respect to G(z).
+    d_fake: Vec<f32>,
+    g_grads: Vec<Vec<f32>>,
+    metrics: [f32; METRICS],
+}
+
+impl GanPasses for FastPasses<'_> {
+    fn judge(&mut self, j: Judgement) {
+        let (gan, n, bn) = (&mut *self.gan, self.cfg.batch, &self.cfg.bn);
+        let x = match j {
+            Judgement::Real => std::mem::take(&mut self.real),
+            Judgement::Fake => self.fake.clone(),
+            Judgement::Gen => std::mem::take(&mut self.fake),
+        };
+        let (logits, tape) = net::forward(&gan.d, n, &gan.d_params, &mut gan.d_running, bn, x, true);
+        let loss = bce_with_logits(&logits, j.label());
+        // Gen computes no parameter gradients: nothing would read them (the GPU's are discarded).
+        let grads = j.trains_d().then_some(&mut self.d_grads[..]);
+        let dx = net::backward(&gan.d, n, &gan.d_params, &tape, loss.dlogits, grads, !j.trains_d());
+        if j == Judgement::Gen {
+            self.d_fake = dx.expect("D's input gradient");
+        }
+        self.metrics[j.slot()..j.slot() + 2].copy_from_slice(&[loss.loss, loss.mean_prob]);
+    }
+
+    fn g_forward(&mut self) {
+        let (gan, n, bn) = (&mut *self.gan, self.cfg.batch, &self.cfg.bn);
+        let (fake, tape) = net::forward(&gan.g, n, &gan.g_params, &mut gan.g_running, bn, self.z.to_vec(), true);
+        (self.fake, self.g_tape) = (fake, Some(tape));
+    }
+
+    fn g_backward(&mut self) {
+        let gan = &*self.gan;
+        self.g_grads = zeros_like(&gan.g_params);
+        let tape = self.g_tape.take().expect("G's forward first");
+        let dy = std::mem::take(&mut self.d_fake);
+        net::backward(&gan.g, self.cfg.batch, &gan.g_params, &tape, dy, Some(&mut self.g_grads), false);
+    }
+
+    fn adam_d(&mut self) {
+        let gan = &mut *self.gan;
+        adam(self.cfg, gan.step, &mut gan.d_params, &self.d_grads, &mut gan.d_m, &mut gan.d_v);
+    }
+
+    fn adam_g(&mut self) {
+        let gan = &mut *self.gan;
+        adam(self.cfg, gan.step, &mut gan.g_params, &self.g_grads, &mut gan.g_m, &mut gan.g_v);
+    }
+
+    fn ema_g(&mut self) {
+        for (e, p) in self.gan.g_ema.iter_mut().zip(&self.gan.g_params) {
+            crate::reference::ema_update(self.cfg.ema, e, p); // memory-bound: the plain loop is as fast
+        }
     }
 }
 

@@ -265,7 +265,7 @@ fn report(gpu: &Gpu) -> String {
 /// the page states both sides' architecture in one place. Stepped as
 /// [`crate::bench::bench_step`] does: random real bytes and one z, a warm-up step (awaited),
 /// then `reps` steps queued and awaited. Returns `{ config, adapter, warmupMs, ms, gflops,
-/// metrics, gChange, dChange }`: `ms` per timed step, `metrics` the [`crate::train::METRICS`]
+/// metrics, gChange, dChange }`: `ms` per timed step, `metrics` the [`crate::step::METRICS`]
 /// values after the last step (D loss real, D(x), D loss fake, D(G(z)), G loss, D(G(z)) after
 /// D's update), and the largest absolute change of any G and of any D parameter from their
 /// initial values (proof that the step updates the weights).
@@ -308,7 +308,7 @@ pub fn bench_train_step_cpu(options: String, reps: u32) -> Result<JsValue, JsVal
     gan.step(&cfg, &real, &z);
     let warmup_ms = now_ms() - t0;
     let t0 = now_ms();
-    let mut metrics = [0.0; crate::train::METRICS];
+    let mut metrics = [0.0; crate::step::METRICS];
     for _ in 0..reps {
         metrics = gan.step(&cfg, &real, &z);
     }
@@ -345,7 +345,7 @@ fn step_result(
     g: &[Vec<f32>],
     d: &[Vec<f32>],
 ) -> Result<JsValue, JsValue> {
-    let (g0, d0) = crate::train::init_params(cfg);
+    let (g0, d0) = crate::step::init_params(cfg);
     let max_change = |now: &[Vec<f32>], then: &[Vec<f32>]| {
         now.iter().flatten().zip(then.iter().flatten()).fold(0f32, |m, (a, b)| m.max((a - b).abs()))
     };
@@ -355,7 +355,7 @@ fn step_result(
     set("adapter", t.adapter.into())?;
     set("warmupMs", t.warmup_ms.into())?;
     set("ms", t.ms.into())?;
-    set("gflops", (crate::train::step_flops(cfg) / t.ms / 1e6).into())?;
+    set("gflops", (crate::step::step_flops(cfg) / t.ms / 1e6).into())?;
     set("metrics", js_sys::Float32Array::from(metrics).into())?;
     set("gChange", max_change(g, &g0).into())?;
     set("dChange", max_change(d, &d0).into())?;

@@ -29,7 +29,8 @@ use crate::model::ModelConfig;
 use crate::reference::softmax;
 use crate::rng::Rng;
 use crate::run::{grid_z, RunState};
-use crate::train::{step_flops, MetricsRing, Trainer, METRICS};
+use crate::step::{step_flops, METRICS};
+use crate::train::{MetricsRing, Trainer};
 
 /// Square u8 images of one size and channel count, filled by the page.
 #[wasm_bindgen]

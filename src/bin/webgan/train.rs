@@ -13,7 +13,8 @@ use webgan::fast::FastGan;
 use webgan::gpu::Gpu;
 use webgan::model::ModelConfig;
 use webgan::run::{grid_z, RunState};
-use webgan::train::{MetricsRing, Trainer, METRICS};
+use webgan::step::METRICS;
+use webgan::train::{MetricsRing, Trainer};
 
 /// Where the step runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
