@@ -32,7 +32,11 @@ pub enum Judgement {
 impl Judgement {
     /// The BCE target.
     pub fn label(self) -> f32 {
-        if self == Judgement::Fake { 0.0 } else { 1.0 }
+        if self == Judgement::Fake {
+            0.0
+        } else {
+            1.0
+        }
     }
 
     /// Where its loss goes in the metrics (D's mean output follows).

@@ -215,7 +215,7 @@ impl CpuGan {
         }
     }
 
-    /// The step `Trainer::step` performs, on the CPU reference; returns the metrics.
+    /// One training step on the CPU reference: [`gan_step`] over `CpuPasses`; returns the metrics.
     pub fn step(&mut self, cfg: &ModelConfig, real: &[u8], z: &[f32]) -> [f32; METRICS] {
         self.step += 1;
         let mut passes = CpuPasses {

@@ -83,10 +83,8 @@ impl FastGan {
         }
     }
 
-    /// One training step on `real` (batch images, NCHW u8) and `z` (batch x z_dim), in
-    /// `Trainer::step`'s order (see `crate::train`); returns the metrics in `METRICS` order:
-    /// [D loss real, D(x), D loss fake, D(G(z)), G loss, D(G(z)) after D's update].
-    /// D's third pass computes no parameter gradients: nothing uses them (the GPU's are discarded).
+    /// One training step on `real` (batch images, NCHW u8) and `z` (batch x z_dim):
+    /// [`gan_step`] over `FastPasses`; returns the metrics in `METRICS` order.
     pub fn step(&mut self, cfg: &ModelConfig, real: &[u8], z: &[f32]) -> [f32; METRICS] {
         assert_eq!(real.len(), cfg.batch * cfg.image_len(), "real batch size");
         assert_eq!(z.len(), cfg.batch * cfg.z_dim, "z batch size");
