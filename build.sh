@@ -271,6 +271,14 @@ build() {
     build_threads
 }
 
+# Atomics, shared memory and the thread-local-storage exports wasm-bindgen's thread support needs
+# (the threaded page build and tests/threads.rs share them, and so their target dir).
+threads_rustflags() {
+    local link=(--shared-memory --import-memory --max-memory=4294967296
+        --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base)
+    echo "-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 ${link[*]/#/-C link-arg=}"
+}
+
 # www/pkg-threads: the same crate with wasm threads (atomics, shared memory up to 4 GiB), for
 # the CPU worker on cross-origin-isolated pages: rayon's pool runs on Web Workers
 # (wasm-bindgen-rayon). Its own target dir: std and every dependency are built with atomics.
@@ -281,11 +289,7 @@ build_threads() {
         return 0
     fi
     say "cargo +$NIGHTLY build -Z build-std --release --target $WASM_TARGET --lib (threads)"
-    # Shared memory and the thread-local-storage exports wasm-bindgen's thread support needs.
-    local link=(--shared-memory --import-memory --max-memory=4294967296
-        --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base)
-    RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 ${link[*]/#/-C link-arg=}" \
-        CARGO_TARGET_DIR="$TARGET_DIR/threads" \
+    RUSTFLAGS=$(threads_rustflags) CARGO_TARGET_DIR="$TARGET_DIR/threads" \
         cargo +"$NIGHTLY" build -Z build-std=std,panic_abort --release --target "$WASM_TARGET" --lib
     local wasm=$TARGET_DIR/threads/$WASM_TARGET/release/webgan.wasm
     [ -f "$wasm" ] || die "cargo did not produce $wasm"
@@ -366,7 +370,7 @@ run_pages() {
 }
 
 # The wasm tests in the browsers: tests/browser.rs and the library's unit tests in Chromium,
-# then tests/firefox.rs in Firefox with its own WebGPU (when Firefox and geckodriver are there).
+# tests/threads.rs on wasm threads in Chromium, then tests/firefox.rs in Firefox with its own WebGPU (when Firefox and geckodriver are there).
 # The tests run even without WebGPU: they must then fail on their own, loudly, not skip.
 # Doc-tests are a native matter. (No --no-fail-fast: wasm-pack hands these arguments to `cargo
 # build` too, which refuses it; each binary's tests all run under libtest anyway.)
@@ -374,6 +378,16 @@ run_browser_tests() {
     local driver=$1 gecko rc=0
     env CHROMEDRIVER="$driver" wasm-pack test --headless --chrome --chromedriver "$driver" \
         --mode no-install --release -- --lib --test browser || rc=$?
+    # The page's threaded CPU path: built as www/pkg-threads is, run by wasm-bindgen's runner.
+    if ensure_nightly; then
+        say "browser: tests/threads.rs on wasm threads ($NIGHTLY, -Z build-std)"
+        env RUSTFLAGS="$(threads_rustflags)" CARGO_TARGET_DIR="$TARGET_DIR/threads" CHROMEDRIVER="$driver" \
+            CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+            cargo +"$NIGHTLY" test -Z build-std=std,panic_abort --release --target "$WASM_TARGET" --test threads || rc=$?
+    else
+        say "browser: no $NIGHTLY toolchain (rustup failed): tests/threads.rs not run, and the page has no threaded build"
+        rc=1
+    fi
     gecko=$(geckodriver_path)
     if [ -n "$gecko" ]; then
         say "browser: $(firefox-esr --version 2>/dev/null || firefox --version 2>/dev/null || true); $("$gecko" --version 2>/dev/null | head -n 1 || true)"

@@ -1,5 +1,6 @@
 //! Whole training steps compared across implementations (tests/train_step.rs: GPU vs reference;
-//! tests/fast_cpu.rs: the fast CPU path vs both; tests/browser.rs: the fast CPU path in wasm).
+//! tests/fast_cpu.rs: the fast CPU path vs both; tests/browser.rs and tests/threads.rs: the fast
+//! CPU path in wasm, on one thread and on wasm threads).
 //!
 //! Tolerance: |got - want| <= 2e-5 + 1e-3 |want| per element. Adam's eps is 1e-3 in these
 //! configs: with PyTorch's 1e-8, a weight whose gradient is rounding noise moves by a full lr in
@@ -57,4 +58,33 @@ pub fn close_except(what: &str, got: &[Vec<f32>], want: &[Vec<f32>], noise_only:
 
 pub fn close(what: &str, got: &[Vec<f32>], want: &[Vec<f32>]) {
     close_except(what, got, want, &[], 0.0);
+}
+
+/// Two whole steps of the fast CPU path against the plain CPU reference, for both kernel forms,
+/// with the tolerance above (the browser tests run it in wasm, threaded or not).
+pub fn check_fast_steps_against_reference() {
+    use webgan::fast::FastGan;
+    use webgan::train::CpuGan;
+
+    for kernel in [KernelForm::Seed5x5, KernelForm::K4S2P1] {
+        let cfg = small(Kind::Dcgan, kernel);
+        let (mut fast, mut cpu) = (FastGan::new(&cfg), CpuGan::new(&cfg));
+        let mut rng = super::Rng::new(11);
+        for step in 0..2 {
+            let img = cfg.image_len();
+            let real: Vec<u8> =
+                (0..cfg.batch * img).map(|i| ((i * 37 + i / img * 53 + step * 11) % 256) as u8).collect();
+            let z = rng.normals(cfg.batch * cfg.z_dim, 1.0);
+            let before = fast.g_params.clone();
+            let got = fast.step(&cfg, &real, &z);
+            let want = cpu.step(&cfg, &real, &z);
+            let what = format!("{kernel:?} step {step}");
+            close(&format!("{what} metrics"), &[got.to_vec()], &[want.to_vec()]);
+            let (g_noise, d_noise) = (biases_before_batchnorm(&cpu.g), biases_before_batchnorm(&cpu.d));
+            close_except(&format!("{what} G params"), &fast.g_params, &cpu.g_params, &g_noise, 1e-3);
+            close_except(&format!("{what} D params"), &fast.d_params, &cpu.d_params, &d_noise, 1e-3);
+            close(&format!("{what} G running"), &fast.g_running, &cpu.g_running);
+            assert!(before != fast.g_params, "{what}: the step did not move G");
+        }
+    }
 }
