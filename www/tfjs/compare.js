@@ -6,7 +6,8 @@
 // change, on both sides, or the run fails.
 //
 // Query: models (mnist32; comma-separated, page32 and dcgan64 too), backends (webgan,webgan-cpu,webgpu,wasm;
-// also webgl, cpu; webgan-cpu is this project's fast CPU path in wasm), reps (2: timed steps after the warm-up), profile (1: after the timing, one more
+// also webgl, cpu; webgan-cpu is this project's fast CPU path in wasm; jax-webgpu and jax-wasm are
+// jax-js 0.1.25, pinned, on its two fast devices, in jax-worker.js), reps (2: timed steps after the warm-up), profile (1: after the timing, one more
 // TensorFlow.js step under tf.profile, its costliest kernels printed). Progress and outcome are in
 // `window.benchResult` ({ done, lines, error }), as bench.html's, which `./build.sh compare`
 // polls through WebDriver.
@@ -20,7 +21,7 @@ const result = { done: false, lines: [], error: null, rows: [] };
 window.benchResult = result;
 
 const TFJS_VERSION = '4.22.0';
-const BACKENDS = ['webgan', 'webgan-cpu', 'webgpu', 'wasm', 'webgl', 'cpu'];
+const BACKENDS = ['webgan', 'webgan-cpu', 'webgpu', 'wasm', 'webgl', 'cpu', 'jax-webgpu', 'jax-wasm'];
 const METRIC_NAMES = ['D loss real', 'D(x)', 'D loss fake', 'D(G(z))', 'G loss', 'D(G(z)) after'];
 
 function show(className, text) {
@@ -97,12 +98,13 @@ async function runWebgan(name, model, reps, cpu = false) {
 // TensorFlow.js
 // ------------------------------------------------------------------------------------------
 
-let worker = null;
+const workers = {};
 let nextId = 1;
 
-/// Sends one command to worker.js and resolves with its result; its lines are shown as they come.
-function ask(message) {
-  worker ??= new Worker('worker.js');
+/// Sends one command to a worker (worker.js: TensorFlow.js; jax-worker.js: jax-js, a module) and
+/// resolves with its result; its lines are shown as they come.
+function ask(message, script = 'worker.js') {
+  const worker = (workers[script] ??= new Worker(script, { type: script === 'worker.js' ? 'classic' : 'module' }));
   const id = nextId++;
   return new Promise((resolve, reject) => {
     const onMessage = ({ data }) => {
@@ -119,7 +121,7 @@ function ask(message) {
     const onError = (e) => {
       worker.removeEventListener('message', onMessage);
       worker.removeEventListener('error', onError);
-      reject(new Error(`the TensorFlow.js worker failed: ${e.message || 'it could not load (is www/tfjs/node_modules there? ./build.sh compare runs npm ci)'}`));
+      reject(new Error(`${script} failed: ${e.message || 'it could not load (is www/tfjs/node_modules there? ./build.sh compare runs npm ci)'}`));
     };
     worker.addEventListener('message', onMessage);
     worker.addEventListener('error', onError);
@@ -128,6 +130,7 @@ function ask(message) {
 }
 
 const runTfjs = (backend, model, reps, profile) => ask({ cmd: 'run', backend, model, reps, profile });
+const runJax = (device, name, reps) => ask({ cmd: 'run', device, model: name, reps }, 'jax-worker.js');
 
 // ------------------------------------------------------------------------------------------
 
@@ -188,9 +191,9 @@ async function main() {
       const t0 = performance.now();
       let r;
       try {
-        r = backend.startsWith('webgan')
-          ? await runWebgan(name, model, opts.reps, backend === 'webgan-cpu')
-          : await runTfjs(backend, model, opts.reps, opts.profile);
+        if (backend.startsWith('webgan')) r = await runWebgan(name, model, opts.reps, backend === 'webgan-cpu');
+        else if (backend.startsWith('jax-')) r = await runJax(backend.slice(4), name, opts.reps);
+        else r = await runTfjs(backend, model, opts.reps, opts.profile);
       } catch (e) {
         const msg = `${name} ${backend}: ${e?.message ?? e}`;
         line(`  FAILED ${msg}`);
