@@ -10,9 +10,7 @@ use crate::ops::ema::EmaOp;
 use crate::ops::loss::BceOp;
 use crate::ops::util::{byte_buffer, unpack_u8};
 use crate::reference;
-use crate::step::{gan_step, zeros_like, GanPasses, Judgement};
-
-use crate::step::{init_params, METRICS};
+use crate::step::{gan_step, init_params, zeros_like, GanPasses, Judgement, METRICS};
 
 /// A DCGAN or BasicGAN with everything its training step needs on the GPU.
 pub struct Trainer {
