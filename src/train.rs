@@ -10,6 +10,8 @@ use crate::ops::ema::EmaOp;
 use crate::ops::loss::BceOp;
 use crate::ops::util::{byte_buffer, unpack_u8};
 use crate::reference;
+use crate::shape::BatchNormConfig;
+use crate::step::host::{HostGan, HostNets};
 use crate::step::{gan_step, init_params, zeros_like, GanPasses, Judgement, METRICS};
 
 /// A DCGAN or BasicGAN with everything its training step needs on the GPU.
@@ -175,123 +177,57 @@ impl GanPasses for GpuPasses<'_> {
     }
 }
 
-/// Everything the CPU reference step keeps between steps.
-#[derive(Clone)]
-pub struct CpuGan {
-    pub g: NetSpec,
-    pub d: NetSpec,
-    pub g_params: Vec<Vec<f32>>,
-    pub d_params: Vec<Vec<f32>>,
-    pub g_running: Vec<Vec<f32>>,
-    pub d_running: Vec<Vec<f32>>,
-    g_m: Vec<Vec<f32>>,
-    g_v: Vec<Vec<f32>>,
-    d_m: Vec<Vec<f32>>,
-    d_v: Vec<Vec<f32>>,
-    /// The moving average of G's parameters; empty without `cfg.ema`.
-    pub g_ema: Vec<Vec<f32>>,
-    pub step: u32,
-}
+/// The CPU reference's network walk (`model::cpu`) and Adam (`reference`): the plain code the
+/// tests trust, as a backend of the host step.
+#[derive(Clone, Copy, Debug)]
+pub struct Reference;
 
-impl CpuGan {
-    pub fn new(cfg: &ModelConfig) -> CpuGan {
-        let (g_spec, d_spec) = (generator(cfg), discriminator(cfg));
-        let (g_params, d_params) = init_params(cfg);
-        CpuGan {
-            g_running: g_spec.init_running(),
-            d_running: d_spec.init_running(),
-            g_m: zeros_like(&g_params),
-            g_v: zeros_like(&g_params),
-            d_m: zeros_like(&d_params),
-            d_v: zeros_like(&d_params),
-            g: g_spec,
-            d: d_spec,
-            g_ema: if cfg.ema > 0.0 { g_params.clone() } else { Vec::new() },
-            g_params,
-            d_params,
-            step: 0,
-        }
+/// The training step on the CPU reference.
+pub type CpuGan = HostGan<Reference>;
+
+impl HostNets for Reference {
+    type Tape = cpu::Tape;
+
+    fn forward(
+        spec: &NetSpec,
+        batch: usize,
+        params: &[Vec<f32>],
+        running: &mut [Vec<f32>],
+        bn: &BatchNormConfig,
+        x: Vec<f32>,
+    ) -> (Vec<f32>, cpu::Tape) {
+        cpu::forward(spec, batch, params, running, bn, &x, true)
     }
 
-    /// One training step on the CPU reference: [`gan_step`] over `CpuPasses`; returns the metrics.
-    pub fn step(&mut self, cfg: &ModelConfig, real: &[u8], z: &[f32]) -> [f32; METRICS] {
-        self.step += 1;
-        let mut passes = CpuPasses {
-            real: real.iter().map(|&b| b as f32 / 127.5 - 1.0).collect(),
-            z,
-            d_grads: zeros_like(&self.d_params),
-            fake: Vec::new(),
-            g_tape: None,
-            d_fake: Vec::new(),
-            g_grads: Vec::new(),
-            metrics: [0.0; METRICS],
-            gan: self,
-            cfg,
-        };
-        gan_step(&mut passes);
-        passes.metrics
-    }
-}
-
-/// The CPU reference's passes over one step's batch, and what they hand each other.
-struct CpuPasses<'a> {
-    gan: &'a mut CpuGan,
-    cfg: &'a ModelConfig,
-    real: Vec<f32>,
-    z: &'a [f32],
-    d_grads: Vec<Vec<f32>>,
-    fake: Vec<f32>,
-    g_tape: Option<cpu::Tape>,
-    /// The gradient of G's loss with respect to G(z).
-    d_fake: Vec<f32>,
-    g_grads: Vec<Vec<f32>>,
-    metrics: [f32; METRICS],
-}
-
-impl GanPasses for CpuPasses<'_> {
-    fn judge(&mut self, j: Judgement) {
-        let (gan, n, bn) = (&mut *self.gan, self.cfg.batch, &self.cfg.bn);
-        let x = if j == Judgement::Real { &self.real } else { &self.fake };
-        let (logits, tape) = cpu::forward(&gan.d, n, &gan.d_params, &mut gan.d_running, bn, x, true);
-        let loss = reference::bce_with_logits(&logits, j.label());
-        // Gen's parameter gradients land in d_grads after D's update: nothing reads them.
-        let dx = cpu::backward(&gan.d, n, &gan.d_params, &tape, &loss.dlogits, &mut self.d_grads);
-        if j == Judgement::Gen {
-            self.d_fake = dx;
-        }
-        self.metrics[j.slot()..j.slot() + 2].copy_from_slice(&[loss.loss, loss.mean_prob]);
+    /// The reference always computes both gradients; what was not asked for is dropped.
+    fn backward(
+        spec: &NetSpec,
+        batch: usize,
+        params: &[Vec<f32>],
+        tape: &cpu::Tape,
+        dy: Vec<f32>,
+        grads: Option<&mut [Vec<f32>]>,
+        need_dx: bool,
+    ) -> Option<Vec<f32>> {
+        let mut scratch = Vec::new();
+        let grads = grads.unwrap_or_else(|| {
+            scratch = zeros_like(params);
+            &mut scratch
+        });
+        let dx = cpu::backward(spec, batch, params, tape, &dy, grads);
+        need_dx.then_some(dx)
     }
 
-    fn g_forward(&mut self) {
-        let (gan, n, bn) = (&mut *self.gan, self.cfg.batch, &self.cfg.bn);
-        let (fake, tape) = cpu::forward(&gan.g, n, &gan.g_params, &mut gan.g_running, bn, self.z, true);
-        (self.fake, self.g_tape) = (fake, Some(tape));
-    }
-
-    fn g_backward(&mut self) {
-        let gan = &*self.gan;
-        self.g_grads = zeros_like(&gan.g_params);
-        let tape = self.g_tape.as_ref().expect("G's forward first");
-        cpu::backward(&gan.g, self.cfg.batch, &gan.g_params, tape, &self.d_fake, &mut self.g_grads);
-    }
-
-    fn adam_d(&mut self) {
-        let gan = &mut *self.gan;
-        for (((p, g), m), v) in gan.d_params.iter_mut().zip(&self.d_grads).zip(&mut gan.d_m).zip(&mut gan.d_v) {
-            reference::adam_update(&self.cfg.adam, gan.step, p, g, m, v);
-        }
-    }
-
-    fn adam_g(&mut self) {
-        let gan = &mut *self.gan;
-        for (((p, g), m), v) in gan.g_params.iter_mut().zip(&self.g_grads).zip(&mut gan.g_m).zip(&mut gan.g_v) {
-            reference::adam_update(&self.cfg.adam, gan.step, p, g, m, v);
-        }
-    }
-
-    fn ema_g(&mut self) {
-        for (e, p) in self.gan.g_ema.iter_mut().zip(&self.gan.g_params) {
-            reference::ema_update(self.cfg.ema, e, p);
+    fn adam(
+        cfg: &ModelConfig,
+        step: u32,
+        params: &mut [Vec<f32>],
+        grads: &[Vec<f32>],
+        m: &mut [Vec<f32>],
+        v: &mut [Vec<f32>],
+    ) {
+        for (((p, g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
+            reference::adam_update(&cfg.adam, step, p, g, m, v);
         }
     }
 }

@@ -74,6 +74,13 @@ pub struct NetState {
 }
 
 impl NetState {
+    /// A network as training starts it: `params`, zero Adam moments, running statistics at
+    /// mean 0 and variance 1.
+    pub fn fresh(spec: &NetSpec, params: Vec<Vec<f32>>) -> NetState {
+        let zeros = || params.iter().map(|t| vec![0.0; t.len()]).collect();
+        NetState { adam_m: zeros(), adam_v: zeros(), running: spec.init_running(), params }
+    }
+
     pub async fn read(gpu: &Gpu, net: &Network) -> Result<NetState, GpuError> {
         Ok(NetState {
             params: net.params.read(gpu).await?,

@@ -11,6 +11,12 @@
 //!
 //! Each judgement gives two of the [`METRICS`]: its loss and D's mean output, in the order
 //! [D loss real, D(x), D loss fake, D(G(z)), G loss, D(G(z)) after D's update].
+//!
+//! - [`host`]: the model and the passes of the two CPU backends (the plain reference,
+//!   `train::CpuGan`, and the fast path, `fast::FastGan`), which supply only their network walk
+//!   and Adam. The GPU's passes are `train::Trainer`'s.
+
+pub mod host;
 
 use crate::model::{discriminator, generator, ModelConfig};
 use crate::rng::Rng;
