@@ -15,13 +15,15 @@
 #                        on SwiftShader here), printing rows as they are measured. Defaults: batch
 #                        64, reps 2, every layer, the adapter's tiles. CPU adapters are slow: try
 #                        `./build.sh bench --batch 4 --reps 1 --only "D conv"` first.
-#   ./build.sh compare [--models mnist32,page32,dcgan64] [--backends webgan,webgan-cpu,webgpu,wasm,webgl,cpu]
+#   ./build.sh compare [--models mnist32,page32,dcgan64]
+#                      [--backends webgan,webgan-cpu,webgpu,wasm,webgl,cpu,jax-webgpu,jax-wasm]
 #                      [--reps N] [--profile]
 #                        one training step of the same DCGAN, side by side in one headless
 #                        Chromium: this project on WebGPU and on its fast CPU path in wasm
-#                        (webgan-cpu), then TensorFlow.js (pinned in www/tfjs/package-lock.json,
-#                        `npm ci` into www/tfjs/node_modules when it changed) on its webgpu and
-#                        wasm backends; prints ms/step and the ratios. page32 is the page's
+#                        (webgan-cpu), then TensorFlow.js and jax-js (pinned in
+#                        www/tfjs/package-lock.json, `npm ci` into www/tfjs/node_modules when it
+#                        changed) on their webgpu and wasm backends (jax-js's only on request:
+#                        its steps take minutes here); prints ms/step and the ratios. page32 is the page's
 #                        "Train on MNIST" model. Fails on errors or non-finite losses, never on
 #                        timings. Defaults: mnist32; webgan,webgan-cpu,webgpu,wasm; 2 timed steps
 #                        after a warm-up.

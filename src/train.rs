@@ -5,13 +5,13 @@
 use crate::gpu::{Dispatch, Gpu, GpuError, Listing, OpLabel, Sink, Tuning, View};
 use crate::model::checkpoint::{self, NetState, TrainState};
 use crate::model::network::Flat;
-use crate::model::{cpu, discriminator, generator, ModelConfig, NetSpec, Network};
+use crate::model::{cpu, discriminator, generator, ModelConfig, Network};
 use crate::ops::ema::EmaOp;
 use crate::ops::loss::BceOp;
 use crate::ops::util::{byte_buffer, unpack_u8};
 use crate::reference;
-use crate::shape::BatchNormConfig;
-use crate::step::host::{HostGan, HostNets};
+use crate::shape::{AdamConfig, BatchNormConfig};
+use crate::step::host::{HostGan, HostNets, Walk};
 use crate::step::{gan_step, init_params, zeros_like, GanPasses, Judgement, METRICS};
 
 /// A DCGAN or BasicGAN with everything its training step needs on the GPU.
@@ -188,22 +188,13 @@ pub type CpuGan = HostGan<Reference>;
 impl HostNets for Reference {
     type Tape = cpu::Tape;
 
-    fn forward(
-        spec: &NetSpec,
-        batch: usize,
-        params: &[Vec<f32>],
-        running: &mut [Vec<f32>],
-        bn: &BatchNormConfig,
-        x: Vec<f32>,
-    ) -> (Vec<f32>, cpu::Tape) {
-        cpu::forward(spec, batch, params, running, bn, &x, true)
+    fn forward(walk: Walk, running: &mut [Vec<f32>], bn: &BatchNormConfig, x: Vec<f32>) -> (Vec<f32>, cpu::Tape) {
+        cpu::forward(walk.spec, walk.batch, walk.params, running, bn, &x, true)
     }
 
     /// The reference always computes both gradients; what was not asked for is dropped.
     fn backward(
-        spec: &NetSpec,
-        batch: usize,
-        params: &[Vec<f32>],
+        walk: Walk,
         tape: &cpu::Tape,
         dy: Vec<f32>,
         grads: Option<&mut [Vec<f32>]>,
@@ -211,24 +202,15 @@ impl HostNets for Reference {
     ) -> Option<Vec<f32>> {
         let mut scratch = Vec::new();
         let grads = grads.unwrap_or_else(|| {
-            scratch = zeros_like(params);
+            scratch = zeros_like(walk.params);
             &mut scratch
         });
-        let dx = cpu::backward(spec, batch, params, tape, &dy, grads);
+        let dx = cpu::backward(walk.spec, walk.batch, walk.params, tape, &dy, grads);
         need_dx.then_some(dx)
     }
 
-    fn adam(
-        cfg: &ModelConfig,
-        step: u32,
-        params: &mut [Vec<f32>],
-        grads: &[Vec<f32>],
-        m: &mut [Vec<f32>],
-        v: &mut [Vec<f32>],
-    ) {
-        for (((p, g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
-            reference::adam_update(&cfg.adam, step, p, g, m, v);
-        }
+    fn adam(cfg: &AdamConfig, step: u32, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]) {
+        reference::adam_update(cfg, step, params, grads, m, v);
     }
 }
 

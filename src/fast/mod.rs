@@ -27,8 +27,8 @@ use crate::model::checkpoint::{self, CheckpointError};
 use crate::model::classifier::{classifier_spec, ClassifierWeights, SIZE};
 use crate::model::weights::GeneratorWeights;
 use crate::model::{generator, ModelConfig, NetSpec};
-use crate::shape::BatchNormConfig;
-use crate::step::host::{HostGan, HostNets};
+use crate::shape::{AdamConfig, BatchNormConfig};
+use crate::step::host::{HostGan, HostNets, Walk};
 use crate::step::zeros_like;
 
 /// The fast path's network walk (`net`) and Adam (`pointwise`), as a backend of the host step.
@@ -41,40 +41,22 @@ pub type FastGan = HostGan<Fast>;
 impl HostNets for Fast {
     type Tape = net::Tape;
 
-    fn forward(
-        spec: &NetSpec,
-        batch: usize,
-        params: &[Vec<f32>],
-        running: &mut [Vec<f32>],
-        bn: &BatchNormConfig,
-        x: Vec<f32>,
-    ) -> (Vec<f32>, net::Tape) {
-        net::forward(spec, batch, params, running, bn, x, true)
+    fn forward(walk: Walk, running: &mut [Vec<f32>], bn: &BatchNormConfig, x: Vec<f32>) -> (Vec<f32>, net::Tape) {
+        net::forward(walk.spec, walk.batch, walk.params, running, bn, x, true)
     }
 
     fn backward(
-        spec: &NetSpec,
-        batch: usize,
-        params: &[Vec<f32>],
+        walk: Walk,
         tape: &net::Tape,
         dy: Vec<f32>,
         grads: Option<&mut [Vec<f32>]>,
         need_dx: bool,
     ) -> Option<Vec<f32>> {
-        net::backward(spec, batch, params, tape, dy, grads, need_dx)
+        net::backward(walk.spec, walk.batch, walk.params, tape, dy, grads, need_dx)
     }
 
-    fn adam(
-        cfg: &ModelConfig,
-        step: u32,
-        params: &mut [Vec<f32>],
-        grads: &[Vec<f32>],
-        m: &mut [Vec<f32>],
-        v: &mut [Vec<f32>],
-    ) {
-        for (((p, g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
-            pointwise::adam_update(&cfg.adam, step, p, g, m, v);
-        }
+    fn adam(cfg: &AdamConfig, step: u32, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]) {
+        pointwise::adam_update(cfg, step, params, grads, m, v);
     }
 }
 

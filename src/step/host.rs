@@ -9,45 +9,51 @@ use super::{gan_step, init_params, zeros_like, GanPasses, Judgement, METRICS};
 use crate::model::checkpoint::{self, CheckpointError, NetState, TrainState};
 use crate::model::{discriminator, generator, ModelConfig, NetSpec};
 use crate::reference;
-use crate::shape::BatchNormConfig;
+use crate::shape::{AdamConfig, BatchNormConfig};
+
+/// A network as one pass of its walk sees it.
+#[derive(Clone, Copy)]
+pub struct Walk<'a> {
+    pub spec: &'a NetSpec,
+    /// Samples in the batch.
+    pub batch: usize,
+    pub params: &'a [Vec<f32>],
+}
 
 /// A CPU backend's network walk and optimiser.
 pub trait HostNets {
     /// What a network's backward needs from its forward.
     type Tape;
 
-    /// `spec` forward on `x` (`batch` samples) in training mode: batch statistics, with the
-    /// running ones in `running` updated.
-    fn forward(
-        spec: &NetSpec,
-        batch: usize,
-        params: &[Vec<f32>],
-        running: &mut [Vec<f32>],
-        bn: &BatchNormConfig,
-        x: Vec<f32>,
-    ) -> (Vec<f32>, Self::Tape);
+    /// Forward on `x` in training mode: batch statistics, with the running ones updated.
+    fn forward(net: Walk, running: &mut [Vec<f32>], bn: &BatchNormConfig, x: Vec<f32>) -> (Vec<f32>, Self::Tape);
 
     /// Backpropagates `dy` through `tape`: parameter gradients are added into `grads` when it is
     /// given; the input gradient is returned when `need_dx`.
     fn backward(
-        spec: &NetSpec,
-        batch: usize,
-        params: &[Vec<f32>],
+        net: Walk,
         tape: &Self::Tape,
         dy: Vec<f32>,
         grads: Option<&mut [Vec<f32>]>,
         need_dx: bool,
     ) -> Option<Vec<f32>>;
 
-    /// One Adam update of every tensor (`step` counts from 1).
-    fn adam(
-        cfg: &ModelConfig,
-        step: u32,
-        params: &mut [Vec<f32>],
-        grads: &[Vec<f32>],
-        m: &mut [Vec<f32>],
-        v: &mut [Vec<f32>],
-    );
+    /// Adam on one tensor (`step` counts from 1).
+    fn adam(cfg: &AdamConfig, step: u32, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]);
+}
+
+/// Adam on every tensor of a network.
+fn adam_all<B: HostNets>(
+    cfg: &ModelConfig,
+    step: u32,
+    params: &mut [Vec<f32>],
+    grads: &[Vec<f32>],
+    m: &mut [Vec<f32>],
+    v: &mut [Vec<f32>],
+) {
+    for (((p, g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
+        B::adam(&cfg.adam, step, p, g, m, v);
+    }
 }
 
 /// Both networks, their Adam moments, running statistics and G's moving average, and the step
@@ -188,11 +194,18 @@ impl<B: HostNets> GanPasses for HostPasses<'_, B> {
             Judgement::Fake => self.fake.clone(),
             Judgement::Gen => std::mem::take(&mut self.fake),
         };
-        let (logits, tape) = B::forward(&gan.d, n, &gan.d_params, &mut gan.d_running, bn, x);
+        let (logits, tape) =
+            B::forward(Walk { spec: &gan.d, batch: n, params: &gan.d_params }, &mut gan.d_running, bn, x);
         let loss = reference::bce_with_logits(&logits, j.label());
         // Gen computes no parameter gradients: nothing would read them (the GPU's are discarded).
         let grads = j.trains_d().then_some(&mut self.d_grads[..]);
-        let dx = B::backward(&gan.d, n, &gan.d_params, &tape, loss.dlogits, grads, !j.trains_d());
+        let dx = B::backward(
+            Walk { spec: &gan.d, batch: n, params: &gan.d_params },
+            &tape,
+            loss.dlogits,
+            grads,
+            !j.trains_d(),
+        );
         if j == Judgement::Gen {
             self.d_fake = dx.expect("D's input gradient");
         }
@@ -201,7 +214,8 @@ impl<B: HostNets> GanPasses for HostPasses<'_, B> {
 
     fn g_forward(&mut self) {
         let (gan, n, bn) = (&mut *self.gan, self.cfg.batch, &self.cfg.bn);
-        let (fake, tape) = B::forward(&gan.g, n, &gan.g_params, &mut gan.g_running, bn, self.z.to_vec());
+        let (fake, tape) =
+            B::forward(Walk { spec: &gan.g, batch: n, params: &gan.g_params }, &mut gan.g_running, bn, self.z.to_vec());
         (self.fake, self.g_tape) = (fake, Some(tape));
     }
 
@@ -210,17 +224,18 @@ impl<B: HostNets> GanPasses for HostPasses<'_, B> {
         self.g_grads = zeros_like(&gan.g_params);
         let tape = self.g_tape.take().expect("G's forward first");
         let dy = std::mem::take(&mut self.d_fake);
-        B::backward(&gan.g, self.cfg.batch, &gan.g_params, &tape, dy, Some(&mut self.g_grads), false);
+        let g = Walk { spec: &gan.g, batch: self.cfg.batch, params: &gan.g_params };
+        B::backward(g, &tape, dy, Some(&mut self.g_grads), false);
     }
 
     fn adam_d(&mut self) {
         let gan = &mut *self.gan;
-        B::adam(self.cfg, gan.step, &mut gan.d_params, &self.d_grads, &mut gan.d_m, &mut gan.d_v);
+        adam_all::<B>(self.cfg, gan.step, &mut gan.d_params, &self.d_grads, &mut gan.d_m, &mut gan.d_v);
     }
 
     fn adam_g(&mut self) {
         let gan = &mut *self.gan;
-        B::adam(self.cfg, gan.step, &mut gan.g_params, &self.g_grads, &mut gan.g_m, &mut gan.g_v);
+        adam_all::<B>(self.cfg, gan.step, &mut gan.g_params, &self.g_grads, &mut gan.g_m, &mut gan.g_v);
     }
 
     fn ema_g(&mut self) {
