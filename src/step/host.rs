@@ -26,12 +26,12 @@ pub trait HostNets {
     type Tape;
 
     /// Forward on `x` in training mode: batch statistics, with the running ones updated.
-    fn forward(net: Walk, running: &mut [Vec<f32>], bn: &BatchNormConfig, x: Vec<f32>) -> (Vec<f32>, Self::Tape);
+    fn forward(walk: Walk, running: &mut [Vec<f32>], bn: &BatchNormConfig, x: Vec<f32>) -> (Vec<f32>, Self::Tape);
 
     /// Backpropagates `dy` through `tape`: parameter gradients are added into `grads` when it is
     /// given; the input gradient is returned when `need_dx`.
     fn backward(
-        net: Walk,
+        walk: Walk,
         tape: &Self::Tape,
         dy: Vec<f32>,
         grads: Option<&mut [Vec<f32>]>,

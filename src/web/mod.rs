@@ -75,7 +75,9 @@ impl WebGpu {
         Ok(self.gpu.tuning().to_string())
     }
 
-    /// The adapter and its limits, one `label: value [default d]` per line (see [`adapter_report`]).
+    /// The adapter and its limits, one `label: value [default d]` per line: the adapter summary;
+    /// the backend and device type as wgpu sees them; then the limits the kernels care about, as
+    /// granted to the device, each with WebGPU's default (the floor every browser offers).
     pub fn report(&self) -> String {
         report(&self.gpu)
     }
@@ -139,18 +141,6 @@ impl TuningCache for LocalStorage {
 #[wasm_bindgen(start)]
 fn start() {
     console_error_panic_hook::set_once();
-}
-
-/// Opens the GPU exactly as training will and describes it, one `label: value` per line.
-///
-/// The first line is the adapter summary; then the backend and device type as wgpu sees
-/// them; then the limits our kernels care about, as granted to the device, each followed by
-/// WebGPU's default for that limit in brackets (the floor every browser must offer).
-/// Fails with a JS `Error` when there is no WebGPU adapter or it refuses a device.
-#[wasm_bindgen]
-pub async fn adapter_report() -> Result<String, JsValue> {
-    let gpu = Gpu::new().await.map_err(js_error)?;
-    Ok(report(&gpu))
 }
 
 /// The benchmark of `webgan-cli bench`, in the page: the same training steps, layers, passes

@@ -29,7 +29,7 @@ use crate::model::ModelConfig;
 use crate::reference::softmax;
 use crate::rng::Rng;
 use crate::run::{grid_z, RunState};
-use crate::step::{step_flops, METRICS};
+use crate::step::METRICS;
 use crate::train::{MetricsRing, Trainer};
 
 /// Square u8 images of one size and channel count, filled by the page.
@@ -94,26 +94,12 @@ impl Dataset {
         self.pool.is_empty()
     }
 
-    /// The most images the memory budget allows.
-    pub fn capacity(&self) -> f64 {
-        self.pool.max_images() as f64
-    }
-
     pub fn size(&self) -> usize {
         self.pool.size
     }
 
     pub fn channels(&self) -> usize {
         self.pool.channels
-    }
-
-    /// Up to 64 of its images as an RGBA 8x8 grid (what the model is shown).
-    pub fn preview(&self) -> js_sys::Uint8ClampedArray {
-        let n = self.pool.len().min(64);
-        let values: Vec<f32> =
-            self.pool.pixels()[..n * self.pool.image_len()].iter().map(|&b| b as f32 / 127.5 - 1.0).collect();
-        let (_, _, rgba) = grid_rgba(&values, self.pool.channels, self.pool.size, 8, 2);
-        js_sys::Uint8ClampedArray::from(&rgba[..])
     }
 }
 
@@ -218,11 +204,6 @@ impl Session {
 
     pub fn batch(&self) -> usize {
         self.cfg.batch
-    }
-
-    /// FLOPs of one training step, from the layer shapes.
-    pub fn flops_per_step(&self) -> f64 {
-        step_flops(&self.cfg)
     }
 
     /// Steps taken.
