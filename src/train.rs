@@ -29,6 +29,8 @@ pub struct Trainer {
     pub g_ema: Option<(Flat, EmaOp)>,
     /// Steps taken (Adam's bias correction uses step + 1 for the next).
     pub step: u32,
+    /// The kernels' tile shapes its dispatches were built with.
+    pub tiles: Tuning,
 }
 
 impl Trainer {
@@ -67,6 +69,7 @@ impl Trainer {
             metrics,
             g_ema,
             step: 0,
+            tiles: *tiles,
         };
         let (g_params, d_params) = init_params(cfg);
         if let Some((ema, _)) = &trainer.g_ema {
@@ -77,6 +80,33 @@ impl Trainer {
         trainer.g.running.write(gpu, &trainer.g.spec.init_running());
         trainer.d.running.write(gpu, &trainer.d.spec.init_running());
         Ok(trainer)
+    }
+
+    /// The same model, at the same step, with its dispatches built for `tiles`: a new trainer
+    /// whose state (parameters, Adam moments, running statistics, G's average) is copied from
+    /// this one on the GPU, queued before anything the caller queues next; nothing is read back.
+    /// So a run takes better tiles between two steps, and goes on exactly as it would have.
+    pub fn retiled(&self, gpu: &Gpu, tiles: &Tuning) -> Result<Trainer, GpuError> {
+        let mut t = Trainer::new(gpu, &self.cfg, tiles)?;
+        t.step = self.step;
+        let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("retile") });
+        let mut copy = |from: &Flat, to: &Flat| {
+            let (a, b) = (&from.whole, &to.whole);
+            if a.bytes() > 0 {
+                encoder.copy_buffer_to_buffer(&a.buffer, a.offset, &b.buffer, b.offset, a.bytes());
+            }
+        };
+        for (old, new) in [(&self.g, &t.g), (&self.d, &t.d)] {
+            for (from, to) in [(&old.params, &new.params), (&old.adam_m, &new.adam_m), (&old.adam_v, &new.adam_v)] {
+                copy(from, to);
+            }
+            copy(&old.running, &new.running);
+        }
+        if let (Some((from, _)), Some((to, _))) = (&self.g_ema, &t.g_ema) {
+            copy(from, to);
+        }
+        gpu.queue.submit([encoder.finish()]);
+        Ok(t)
     }
 
     /// Queues one training step on `real` (batch images, NCHW u8) and `z` (batch x z_dim);

@@ -16,7 +16,7 @@
 mod common;
 
 use common::steps::{biases_before_batchnorm, close, close_except, small};
-use webgan::gpu::Gpu;
+use webgan::gpu::{Gpu, Tuning};
 use webgan::model::{KernelForm, Kind, ModelConfig};
 use webgan::rng::Rng;
 use webgan::train::{CpuGan, Trainer};
@@ -26,6 +26,12 @@ use webgan::train::{CpuGan, Trainer};
 const NOISE: f32 = 1e-4;
 
 fn steps_match(cfg: ModelConfig, steps: usize) {
+    steps_match_retiled(cfg, steps, None);
+}
+
+/// `steps_match`, with the trainer rebuilt for other tiles (`Trainer::retiled`) before step
+/// `retile_at`.
+fn steps_match_retiled(cfg: ModelConfig, steps: usize, retile_at: Option<usize>) {
     let gpu = pollster::block_on(Gpu::new()).expect("a GPU adapter (lavapipe in CI)");
     let mut trainer = Trainer::new(&gpu, &cfg, &gpu.tuning()).unwrap();
     let mut cpu = CpuGan::new(&cfg);
@@ -35,6 +41,13 @@ fn steps_match(cfg: ModelConfig, steps: usize) {
         // Real images: smooth blobs, so D has something to tell apart from G's noise.
         let real: Vec<u8> = (0..cfg.batch * cfg.image_len()).map(|i| ((i * 37 + step * 11) % 256) as u8).collect();
         let z: Vec<f32> = (0..cfg.batch * cfg.z_dim).map(|_| rng.normal()).collect();
+        if retile_at == Some(step) {
+            let tiles =
+                Tuning::candidates(&gpu.info).into_iter().find(|t| *t != trainer.tiles.direct).expect("other tiles");
+            let other = Tuning::uniform(tiles, trainer.tiles.reduce_wg);
+            trainer = trainer.retiled(&gpu, &other).unwrap();
+            assert_eq!((trainer.tiles, trainer.step as usize), (other, step), "the retiled trainer");
+        }
         trainer.step(&gpu, &real, &z);
         let want = cpu.step(&cfg, &real, &z);
         let got = pollster::block_on(gpu.read(&trainer.metrics)).unwrap();
@@ -66,6 +79,13 @@ fn steps_match(cfg: ModelConfig, steps: usize) {
             &cpu.d_running,
         );
     }
+}
+
+/// What the page does after a tuning: the trainer rebuilt with other tiles between two steps
+/// goes on as if nothing had happened (its whole state came across, its step count too).
+#[test]
+fn a_retiled_trainer_goes_on_as_the_reference() {
+    steps_match_retiled(small(Kind::Dcgan, KernelForm::K4S2P1), 3, Some(1));
 }
 
 #[test]

@@ -89,6 +89,10 @@ export class CpuSession extends Remote {
   backend() {
     return 'cpu';
   }
+  // Kernel tiles are a WebGPU matter.
+  retile() {
+    return false;
+  }
   options() {
     return this.opts;
   }

@@ -7,7 +7,9 @@
 import { CpuSession, cpuThreads } from './cpu-session.js';
 
 const $ = (id) => document.getElementById(id);
-const IDLE_TUNE_MS = 30_000; // the kernel tuning waits for the page to sit idle this long
+// The kernel tuning waits for the page to sit idle this long (`?tune-after=SECONDS` sets it: the
+// page tests cannot wait half a minute for each thing they check).
+const IDLE_TUNE_MS = 1000 * (Number(new URLSearchParams(location.search).get('tune-after')) || 30);
 const PROBE_STEPS = 2; // timed per path, after one untimed step (pipeline compiles, first buffers)
 // `?probe` in the address probes on an emulated adapter too (the page tests have no real GPU).
 const PROBE_ALWAYS = new URLSearchParams(location.search).has('probe');
@@ -100,8 +102,9 @@ export function installBackend(ctx) {
   // The kernels' tile shapes for this adapter are measured once and kept in localStorage. That
   // takes tens of seconds on a CPU adapter (nearly all of it shader compiles), so nothing waits
   // for it: runs start with the cached tuning or the adapter class's default, and the tuning
-  // runs only once the page has sat idle for a while after a run; runs created afterwards (and
-  // later visits) use it.
+  // runs only once the page has sat idle for a while after a run. Then the runs on WebGPU take
+  // the new tiles before their next step (`Session.retile`: same model, same step), and runs
+  // created afterwards (and later visits) start with them.
   const tuneWhenIdle = () => {
     if (S.tuning || S.running || S.actions > 0 || T.lost) return;
     if (!S.runs.some((r) => r.session.backend() === 'webgpu')) return;
@@ -112,10 +115,14 @@ export function installBackend(ctx) {
     const before = T.message;
     say('Tuning the kernels for this GPU while the page is idle (once; new runs use them)…');
     S.tuning = exclusive(() => ctx.gpu.tune((line) => console.log(line)))
-      .then((tuning) => {
+      .then(async (tuning) => {
         console.log(`kernel tuning: ${tuning}`);
         S.tuned = true;
-        if (T.message.startsWith('Tuning')) say(`${before} (Kernels tuned for this GPU: new runs use them.)`);
+        let retiled = 0;
+        for (const run of S.runs) if (await exclusive(() => run.session.retile())) retiled++;
+        T.retiled = (T.retiled ?? 0) + retiled;
+        const which = retiled ? 'the runs continue with them, as will new runs' : 'new runs use them';
+        if (T.message.startsWith('Tuning')) say(`${before} (Kernels tuned for this GPU: ${which}.)`);
       })
       .catch((e) => console.warn('kernel tuning failed (the default tiles stay):', e))
       .finally(() => {

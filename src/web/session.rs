@@ -174,6 +174,20 @@ impl Session {
         Ok(Session::with_engine(cfg, Engine::Cpu { gan }))
     }
 
+    /// Takes the device's current kernel tiles (a tuning done since this run was made) between
+    /// two steps, keeping the model and its step exactly (`Trainer::retiled`); returns whether
+    /// anything changed (never on the CPU path, or with the tiles it already has).
+    pub fn retile(&self) -> Result<bool, JsValue> {
+        let mut inner = self.inner.try_borrow_mut().map_err(busy)?;
+        let Engine::Gpu { gpu, trainer, .. } = &mut inner.engine else { return Ok(false) };
+        let tiles = gpu.tuning();
+        if tiles == trainer.tiles {
+            return Ok(false);
+        }
+        **trainer = trainer.retiled(gpu, &tiles).map_err(js_error)?;
+        Ok(true)
+    }
+
     /// "webgpu" or "cpu".
     pub fn backend(&self) -> String {
         self.backend.into()

@@ -355,6 +355,24 @@ def a_probe_picks_the_faster_path(b, url, shots):
     assert t["backend"] == faster and "probe" not in t, f"the second visit: {t}"
 
 
+def a_tuning_when_idle_carries_on_in_the_run(b, url, shots):
+    """Runs start with the adapter class's default tiles; once the page sits idle the kernels
+    are tuned (`?tune-after=2`: after 2 s, not 30), and a paused WebGPU run takes the new tiles
+    before its next step and trains on from where it was."""
+    open_page(b, url + "?tune-after=2")
+    set_controls(b, {**SMALL, "steps": 2})
+    click(b, "train-mnist")
+    train_until(b, 2, 600)
+    s, secs = wait(b, "the idle tuning", lambda s: s["training"].get("retiled") is not None, 900)
+    t = s["training"]
+    assert "Kernels tuned for this GPU" in t["message"], t["message"]
+    print(f"    tuned {secs:.0f} s after the run paused; runs given the new tiles: {t['retiled']}; {t['message']}")
+    set_controls(b, {"steps": 4})
+    click(b, "resume")
+    t, _ = train_until(b, 4, 600)
+    assert 0 < t["dloss"] < 20 and 0 < t["gloss"] < 50, f"losses after the retiling: {t['dloss']}, {t['gloss']}"
+
+
 def trains_on_bundled_mnist(b, url, shots):
     open_page(b, url)
     set_controls(b, {**SMALL, "steps": 6})
@@ -729,7 +747,7 @@ def divergence_restores_the_last_good_state(b, url, shots):
     print(f"    resumed from the restored state to step {t['step']} with finite losses")
 
 
-TESTS = [opens_and_draws_pretrained_grids, draws_and_trains_on_the_cpu_without_webgpu, one_thread_without_isolation_trains_the_same, a_probe_picks_the_faster_path, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, drops_a_folder_and_trains_64x64_rgb, loose_files_are_named_by_count_grey_is_proposed_and_pause_says_paused, checkpoint_round_trip, a_pytorch_checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu, a_lost_gpu_leaves_cpu_runs_training, divergence_restores_the_last_good_state]
+TESTS = [opens_and_draws_pretrained_grids, draws_and_trains_on_the_cpu_without_webgpu, one_thread_without_isolation_trains_the_same, a_probe_picks_the_faster_path, a_tuning_when_idle_carries_on_in_the_run, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, drops_a_folder_and_trains_64x64_rgb, loose_files_are_named_by_count_grey_is_proposed_and_pause_says_paused, checkpoint_round_trip, a_pytorch_checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu, a_lost_gpu_leaves_cpu_runs_training, divergence_restores_the_last_good_state]
 
 
 # ---- Firefox (geckodriver) -----------------------------------------------------------------
