@@ -23,8 +23,8 @@
 #                        (webgan-cpu), then TensorFlow.js and jax-js (pinned in
 #                        www/tfjs/package-lock.json, `npm ci` into www/tfjs/node_modules when it
 #                        changed) on their webgpu and wasm backends (jax-js's only on request:
-#                        its steps take minutes here); prints ms/step and the ratios. page32 is the page's
-#                        "Train on MNIST" model. Fails on errors or non-finite losses, never on
+#                        its steps take minutes here); prints ms/step and the ratios. page32 is
+#                        the page's "Train on MNIST" model. Fails on errors or non-finite losses, never on
 #                        timings. Defaults: mnist32; webgan,webgan-cpu,webgpu,wasm; 2 timed steps
 #                        after a warm-up.
 #   ./build.sh pages     build, then only the page tests (www/index.html in headless Chromium,
@@ -372,7 +372,8 @@ run_pages() {
 }
 
 # The wasm tests in the browsers: tests/browser.rs and the library's unit tests in Chromium,
-# tests/threads.rs on wasm threads in Chromium, then tests/firefox.rs in Firefox with its own WebGPU (when Firefox and geckodriver are there).
+# tests/threads.rs on wasm threads in Chromium, then tests/firefox.rs in Firefox with its own
+# WebGPU (when Firefox and geckodriver are there).
 # The tests run even without WebGPU: they must then fail on their own, loudly, not skip.
 # Doc-tests are a native matter. (No --no-fail-fast: wasm-pack hands these arguments to `cargo
 # build` too, which refuses it; each binary's tests all run under libtest anyway.)

@@ -113,7 +113,7 @@ export function installBackend(ctx) {
     S.tuned ??= ctx.gpu.is_tuned();
     if (S.tuned) return;
     const before = T.message;
-    say('Tuning the kernels for this GPU while the page is idle (once; new runs use them)…');
+    say('Tuning the kernels for this GPU while the page is idle (once; the runs go on with them)…');
     S.tuning = exclusive(() => ctx.gpu.tune((line) => console.log(line)))
       .then(async (tuning) => {
         console.log(`kernel tuning: ${tuning}`);
