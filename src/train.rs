@@ -97,9 +97,9 @@ impl Trainer {
             }
         };
         for (old, new) in [(&self.g, &t.g), (&self.d, &t.d)] {
-            for (from, to) in [(&old.params, &new.params), (&old.adam_m, &new.adam_m), (&old.adam_v, &new.adam_v)] {
-                copy(from, to);
-            }
+            copy(&old.params, &new.params);
+            copy(&old.adam_m, &new.adam_m);
+            copy(&old.adam_v, &new.adam_v);
             copy(&old.running, &new.running);
         }
         if let (Some((from, _)), Some((to, _))) = (&self.g_ema, &t.g_ema) {
