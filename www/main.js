@@ -15,7 +15,7 @@ const status = document.getElementById('status');
 // Main-thread tasks over 50 ms (the browser's own "long task" threshold): the page tests read
 // the longest one while training runs, to show that training never holds up the tab.
 state.longTasks = { count: 0, maxMs: 0 };
-state.resetLongTasks = () => state.longTasks && Object.assign(state.longTasks, { count: 0, maxMs: 0 });
+state.resetLongTasks = () => state.longTasks && Object.assign(state.longTasks, { count: 0, maxMs: 0, worst: null });
 if (PerformanceObserver.supportedEntryTypes?.includes('longtask')) {
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
@@ -23,6 +23,16 @@ if (PerformanceObserver.supportedEntryTypes?.includes('longtask')) {
       state.longTasks.maxMs = Math.max(state.longTasks.maxMs, Math.round(e.duration));
     }
   }).observe({ type: 'longtask' });
+  // Which script ran in them: Chromium's long-animation-frame entries name it (the longest kept).
+  if (PerformanceObserver.supportedEntryTypes.includes('long-animation-frame')) {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        if (e.duration < (state.longTasks.worst?.ms ?? 50)) continue;
+        const scripts = e.scripts.map((s) => `${s.invoker || s.sourceFunctionName || '?'} (${s.sourceURL.split('/').pop()}:${s.sourceCharPosition}) ${Math.round(s.duration)} ms`);
+        state.longTasks.worst = { ms: Math.round(e.duration), blockingMs: Math.round(e.blockingDuration), scripts, render: Math.round(e.duration - (e.renderStart ? e.renderStart - e.startTime : e.duration)) };
+      }
+    }).observe({ type: 'long-animation-frame' });
+  }
 } else {
   state.longTasks = null; // not measurable in this browser (Firefox, Safari)
 }

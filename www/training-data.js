@@ -15,6 +15,7 @@ export function installData(ctx) {
   // Makes `data` (MNIST at size x size) the training data, and says so.
   ctx.adoptMnist = (data, size) => {
     $('grey-proposal').hidden = true;
+    if (S.data !== data) S.data?.free(); // 60 MB of pixels at 32x32: not kept twice
     S.data = data;
     S.source = { kind: 'mnist' };
     showData(`MNIST: ${data.len()} images of 28×28 padded to ${size}×${size}`, 1);
@@ -23,6 +24,7 @@ export function installData(ctx) {
   const useMnist = async () => {
     field('channels').value = '1';
     const size = Number(field('size').value);
+    if (S.source?.kind === 'mnist' && S.data?.size() === size && S.data.channels() === 1) return;
     showData('Loading MNIST (9.5 MB, decompressed here)…', 0);
     ctx.adoptMnist(await loadMnist(wasm, size), size);
   };
@@ -54,6 +56,7 @@ export function installData(ctx) {
       say(`No usable image in ${name}: nothing changed.`, 'error');
       return;
     }
+    kept.data?.free();
     S.data = result.dataset;
     S.source = { kind: 'folder', name, files };
     say('Images ready: Start to train on them.');

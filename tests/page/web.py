@@ -17,8 +17,10 @@ one www/ server and one WebDriver client.
     web.py pages DRIVER CAPS SHOTS [GECKODRIVER]
                                          the page tests (page_tests.py); screenshots into SHOTS;
                                          with GECKODRIVER, the Firefox ones too
-    web.py measure DRIVER CAPS STEPS     the page's figures at its defaults: time to the first
-                                         grid, MNIST training images/s
+    web.py measure DRIVER CAPS STEPS [BACKENDS]
+                                         the page's figures at its defaults: time to the first
+                                         grid, MNIST training images/s and long main-thread tasks
+                                         on each of BACKENDS (auto,webgpu,cpu)
     web.py heap DRIVER CAPS STEPS        the CPU backend's wasm heap while "Train on MNIST" runs
                                          STEPS steps on the CPU path
     web.py time-to-digits DRIVER CAPS LIMIT
@@ -353,9 +355,9 @@ def pages(driver, caps_file, shots, geckodriver=""):
         raise Fail(f"{failed} page test(s) failed")
 
 
-def measure(driver, caps_file, steps):
+def measure(driver, caps_file, steps, backends="auto,webgpu,cpu"):
     import page_tests
-    page_tests.measure(driver, caps_file, steps)
+    page_tests.measure(driver, caps_file, steps, backends)
 
 
 def time_to_digits(driver, caps_file, limit):
