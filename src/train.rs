@@ -255,8 +255,10 @@ impl Trainer {
 
     /// G's images for `z` as G makes them in training (batch statistics), leaving the running
     /// statistics as they were: the live grid (see [`crate::model::generate::preview_with`]).
+    /// With `cfg.ema` they are the moving average's images: what the run's samples are.
     pub async fn preview(&self, gpu: &Gpu, z: &[f32]) -> Result<Vec<f32>, GpuError> {
-        crate::model::generate::preview_with(gpu, &self.g, z).await
+        let average = self.g_ema.as_ref().map(|(ema, _)| &ema.whole);
+        crate::model::generate::preview_with(gpu, &self.g, average, z).await
     }
 
     /// [`Trainer::sample`] for any whole number of latent vectors, a batch at a time (the last

@@ -2,7 +2,7 @@
 //! the CPU reference and the fast CPU path each keep it equal to its closed form over the
 //! parameters its own steps produced; checkpoints carry it across backends (and start it from
 //! G's parameters where a checkpoint has none); `fast::generator_of` draws from it, with
-//! batchnorm statistics measured for it.
+//! batchnorm statistics measured for it; the training backends' live grids draw it.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -194,4 +194,31 @@ fn a_generator_is_drawn_from_the_average_with_its_own_statistics() {
     let g = FastGan::new(&plain);
     let weights = fast::generator_of(&g.save(&plain, Vec::new())).unwrap();
     assert!(weights.params == g.g_params && weights.running == g.g_running);
+}
+
+#[test]
+fn the_live_grid_draws_the_average_on_both_training_backends() {
+    let cfg = config();
+    let gpu = block_on(Gpu::new()).expect("a GPU adapter (lavapipe in CI)");
+    let mut trainer = Trainer::new(&gpu, &cfg, &gpu.tuning()).unwrap();
+    let mut fast = FastGan::new(&cfg);
+    for step in 0..STEPS {
+        let (real, z) = batch(&cfg, step);
+        fast.step(&cfg, &real, &z);
+        trainer.step(&gpu, &real, &z);
+    }
+    let z = batch(&cfg, 99).1;
+    // The reference: the average's parameters through the CPU reference network, batch statistics.
+    let spec = generator(&cfg);
+    let draw = |params: &[Vec<f32>]| cpu::forward(&spec, cfg.batch, params, &mut fast.g_running.clone(), &cfg.bn, &z, true).0;
+    let want = draw(&fast.g_ema);
+    assert!(want != draw(&fast.g_params), "the average draws what G draws: nothing to tell apart");
+    close("fast path's grid vs the average", &[fast.preview(&cfg, &z)], &[want.clone()]);
+
+    let on_gpu = OnGpu(gpu, trainer);
+    let before = (on_gpu.params(), block_on(on_gpu.1.g.running.read(&on_gpu.0)).unwrap());
+    close("GPU grid vs the average", &[block_on(on_gpu.1.preview(&on_gpu.0, &z)).unwrap()], &[want]);
+    // G's own weights and statistics are swapped back after the draw, bit for bit.
+    assert!(on_gpu.params() == before.0, "the GPU grid left the average in G's parameters");
+    assert!(block_on(on_gpu.1.g.running.read(&on_gpu.0)).unwrap() == before.1, "the GPU grid changed the running statistics");
 }

@@ -21,7 +21,9 @@ export function installRuns(ctx) {
     const caption = document.createElement('figcaption');
     const t = ctx.threads;
     const cpu = `the CPU${t ? `, ${t.threads} thread${t.threads === 1 ? '' : 's'}` : ''}`;
-    caption.textContent = `${label}: ${session.describe()}, on ${session.backend() === 'cpu' ? cpu : 'WebGPU'}`;
+    const ema = Number(/ema=([\d.e-]+)/.exec(session.options())?.[1] ?? 0);
+    const drawn = ema > 0 ? `; the grid shows G's moving average (decay ${ema})` : '';
+    caption.textContent = `${label}: ${session.describe()}, on ${session.backend() === 'cpu' ? cpu : 'WebGPU'}${drawn}`;
     figure.append(canvas, caption);
     $('runs').append(figure);
     S.runs.push({ session, label, canvas, rows: 0 });

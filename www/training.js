@@ -58,7 +58,7 @@ export function startTraining(wasm, firstGpu, adapter, state) {
       $('train-status').textContent = text;
       T.message = text;
     },
-    options: () => ['size', 'channels', 'ngf', 'ndf', 'lr', 'beta1', 'batch'].map((k) => `${k}=${field(k).value}`).join(' '),
+    options: () => ['size', 'channels', 'ngf', 'ndf', 'lr', 'beta1', 'batch', 'ema'].map((k) => `${k}=${field(k).value}`).join(' '),
     setControls(opts) {
       for (const word of opts.split(' ')) {
         const [k, v] = word.split('=');

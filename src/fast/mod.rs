@@ -70,13 +70,15 @@ impl HostGan<Fast> {
     }
 
     /// G's images for `z` as G makes them in training (batchnorm with the statistics of each run
-    /// of `cfg.batch` vectors), leaving the running statistics as they were: [`Trainer::preview`](crate::train::Trainer::preview).
+    /// of `cfg.batch` vectors), leaving the running statistics as they were; with `cfg.ema`, the
+    /// moving average's: [`Trainer::preview`](crate::train::Trainer::preview).
     pub fn preview(&self, cfg: &ModelConfig, z: &[f32]) -> Vec<f32> {
+        let params = if self.g_ema.is_empty() { &self.g_params } else { &self.g_ema };
         let image_len = cfg.image_len();
         let mut out = Vec::with_capacity(z.len() / cfg.z_dim * image_len);
         for (run, n) in crate::model::latent::batches(z, cfg.z_dim, cfg.batch) {
             let mut running = self.g_running.clone();
-            let images = net::forward(&self.g, cfg.batch, &self.g_params, &mut running, &cfg.bn, run, true).0;
+            let images = net::forward(&self.g, cfg.batch, params, &mut running, &cfg.bn, run, true).0;
             out.extend_from_slice(&images[..n * image_len]);
         }
         out

@@ -4,7 +4,7 @@
 
 use super::weights::GeneratorWeights;
 use super::{cpu, generator, latent, Network};
-use crate::gpu::{Gpu, GpuError, Tuning};
+use crate::gpu::{Gpu, GpuError, Tuning, View};
 
 /// G built on the GPU for `batch` latent vectors at a time, in inference mode.
 pub struct GpuGenerator {
@@ -56,21 +56,36 @@ pub async fn generate_with(gpu: &Gpu, g: &Network, z: &[f32]) -> Result<Vec<f32>
 /// live grid uses it: early in training the running statistics still hold their initial values
 /// (mean 0, variance 1) while G's activations are far smaller, so an inference pass draws flat
 /// grey squares for the first few dozen steps.
-pub async fn preview_with(gpu: &Gpu, g: &Network, z: &[f32]) -> Result<Vec<f32>, GpuError> {
+///
+/// With `params` (other weights in `g.params`' layout: G's moving average) those are drawn
+/// instead, through `g`'s own dispatches: swapped into `g.params` for each run and back out.
+pub async fn preview_with(gpu: &Gpu, g: &Network, params: Option<&View>, z: &[f32]) -> Result<Vec<f32>, GpuError> {
     let (dim, image_len, batch) = (g.spec.input_len, g.spec.output_len(), g.batch);
+    // (what is swapped in, where it is kept meanwhile, what goes back)
     let running = &g.running.whole;
-    let kept = gpu.zeros("running stats kept", running.len);
+    let mut swaps = vec![(None, gpu.zeros("running stats kept", running.len), running)];
+    if let Some(other) = params {
+        assert_eq!(other.len, g.params.whole.len, "preview: the weights drawn are not G's layout");
+        swaps.push((Some(other), gpu.zeros("G params kept", other.len), &g.params.whole));
+    }
     let mut out = Vec::with_capacity(z.len() / dim * image_len);
     for (run, n) in latent::batches(z, dim, batch) {
         gpu.write(&g.input, &run);
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(&running.buffer, running.offset, &kept.buffer, 0, running.bytes());
+        for (other, kept, live) in &swaps {
+            encoder.copy_buffer_to_buffer(&live.buffer, live.offset, &kept.buffer, 0, live.bytes());
+            if let Some(o) = other {
+                encoder.copy_buffer_to_buffer(&o.buffer, o.offset, &live.buffer, live.offset, live.bytes());
+            }
+        }
         {
             let mut pass = encoder
                 .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("preview"), timestamp_writes: None });
             g.forward(&mut pass, true);
         }
-        encoder.copy_buffer_to_buffer(&kept.buffer, 0, &running.buffer, running.offset, running.bytes());
+        for (_, kept, live) in &swaps {
+            encoder.copy_buffer_to_buffer(&kept.buffer, 0, &live.buffer, live.offset, live.bytes());
+        }
         gpu.queue.submit([encoder.finish()]);
         let images = gpu.read(g.output()).await?;
         out.extend_from_slice(&images[..n * image_len]);

@@ -134,8 +134,13 @@ impl Inner {
         }
     }
 
-    /// G's images for `z` in inference mode (running statistics).
+    /// G's images for `z` in inference mode (running statistics). With `cfg.ema` the moving
+    /// average's, with batch statistics as in the grid: the running statistics belong to the
+    /// training G's weights, not to the average's.
     async fn generate(&self, cfg: &ModelConfig, z: &[f32]) -> Result<Vec<f32>, JsValue> {
+        if cfg.ema > 0.0 {
+            return self.preview(cfg, z).await;
+        }
         match &self.engine {
             Engine::Gpu { gpu, trainer, .. } => trainer.generate(gpu, z).await.map_err(js_error),
             Engine::Cpu { gan } => Ok(gan.sample(cfg, z)),

@@ -625,6 +625,45 @@ def checkpoint_round_trip(b, url, shots):
     print("    the WebGPU run's checkpoint resumed on the CPU path: steps 3-4 agree with WebGPU's")
 
 
+def the_moving_average_is_drawn_and_saved(b, url, shots):
+    """With "G's moving average" set, the live grid draws the average (not G as it trains), the
+    caption says so, and a saved checkpoint holds the average and loads back with the setting."""
+    open_page(b, url)
+
+    def three_steps(ema):
+        saves = js(b, "return window.webgan.training.autosaves")
+        set_controls(b, {**SMALL, "backend": "cpu", "steps": 3, "ema": ema})
+        js(b, "window.webgan.training.step = 0")
+        click(b, "train-mnist")
+        train_until(b, 3, 300)
+        wait(b, "the last grid and the save", lambda s: s["training"]["autosaves"] > saves, 120)
+        return pixels(b, "#runs canvas.grid")[4]
+
+    # The same seed trains the same G: without the average, two runs draw the same grid.
+    plain = three_steps(0)
+    assert three_steps(0) == plain, "two runs of the same seed drew different grids: nothing can be compared"
+    averaged = three_steps(0.5)
+    assert averaged != plain, "with the moving average on, the grid is G's own"
+    differ = cell_difference(b, "#runs canvas.grid", 32)
+    assert differ > 3, f"the average's grid cells are alike: they differ by {differ:.2f} grey levels"
+    caption = js(b, "return document.querySelector('#runs figcaption').textContent")
+    assert "moving average (decay 0.5)" in caption, caption
+
+    path = os.path.join(tempfile.mkdtemp(prefix="webgan-ema-"), "ema.safetensors")
+    assert save_checkpoint(b, path) == 3
+    with open(path, "rb") as f:
+        header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+    averages = [k for k in header if k.endswith(".ema")]
+    assert averages and header["__metadata__"].get("ema") == "0.5", f"{averages}, {header.get('__metadata__')}"
+    set_controls(b, {"ema": 0})
+    click(b, "reset")
+    send_file(b, "load", path)
+    s, _ = wait(b, "the checkpoint to load", lambda s: s["training"]["message"].startswith(("Loaded", "ema.safetensors")), 120)
+    assert s["training"]["message"].startswith("Loaded"), s["training"]["message"]
+    assert js(b, "return document.getElementById('controls').elements.ema.value") == "0.5"
+    print(f"    the grid differs from G's own after 3 steps; {len(averages)} average tensors saved; loaded back with decay 0.5")
+
+
 def a_pytorch_checkpoint_round_trip(b, url, shots):
     """The page's checkpoint trains a step in PyTorch (python/webgan_torch) and comes back: the
     page loads PyTorch's file (which has no webgan run state), trains on from its step, and
@@ -747,7 +786,7 @@ def divergence_restores_the_last_good_state(b, url, shots):
     print(f"    resumed from the restored state to step {t['step']} with finite losses")
 
 
-TESTS = [opens_and_draws_pretrained_grids, draws_and_trains_on_the_cpu_without_webgpu, one_thread_without_isolation_trains_the_same, a_probe_picks_the_faster_path, a_tuning_when_idle_carries_on_in_the_run, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, drops_a_folder_and_trains_64x64_rgb, loose_files_are_named_by_count_grey_is_proposed_and_pause_says_paused, checkpoint_round_trip, a_pytorch_checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu, a_lost_gpu_leaves_cpu_runs_training, divergence_restores_the_last_good_state]
+TESTS = [opens_and_draws_pretrained_grids, draws_and_trains_on_the_cpu_without_webgpu, one_thread_without_isolation_trains_the_same, a_probe_picks_the_faster_path, a_tuning_when_idle_carries_on_in_the_run, trains_on_bundled_mnist, loads_a_folder_through_the_file_input, drops_a_folder_and_trains_64x64_rgb, loose_files_are_named_by_count_grey_is_proposed_and_pause_says_paused, checkpoint_round_trip, the_moving_average_is_drawn_and_saved, a_pytorch_checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu, a_lost_gpu_leaves_cpu_runs_training, divergence_restores_the_last_good_state]
 
 
 # ---- Firefox (geckodriver) -----------------------------------------------------------------
