@@ -5,14 +5,13 @@
 use crate::gpu::{Dispatch, Gpu, GpuError, Listing, OpLabel, Sink, Tuning, View};
 use crate::model::checkpoint::{self, NetState, TrainState};
 use crate::model::network::Flat;
-use crate::model::{cpu, discriminator, generator, ModelConfig, Network};
+use crate::model::cpu::Reference;
+use crate::model::{discriminator, generator, ModelConfig, Network};
 use crate::ops::ema::EmaOp;
 use crate::ops::loss::BceOp;
 use crate::ops::util::{byte_buffer, unpack_u8};
-use crate::reference;
-use crate::shape::{AdamConfig, BatchNormConfig};
-use crate::step::host::{HostGan, HostNets, Walk};
-use crate::step::{gan_step, init_params, zeros_like, GanPasses, Judgement, METRICS};
+use crate::step::host::HostGan;
+use crate::step::{gan_step, init_params, GanPasses, Judgement, METRICS};
 
 /// A DCGAN or BasicGAN with everything its training step needs on the GPU.
 pub struct Trainer {
@@ -207,42 +206,9 @@ impl GanPasses for GpuPasses<'_> {
     }
 }
 
-/// The CPU reference's network walk (`model::cpu`) and Adam (`reference`): the plain code the
-/// tests trust, as a backend of the host step.
-#[derive(Clone, Copy, Debug)]
-pub struct Reference;
-
-/// The training step on the CPU reference.
+/// The training step on the CPU reference (`model::cpu::Reference`: the plain code the tests
+/// trust, as a backend of the host step).
 pub type CpuGan = HostGan<Reference>;
-
-impl HostNets for Reference {
-    type Tape = cpu::Tape;
-
-    fn forward(walk: Walk, running: &mut [Vec<f32>], bn: &BatchNormConfig, x: Vec<f32>) -> (Vec<f32>, cpu::Tape) {
-        cpu::forward(walk.spec, walk.batch, walk.params, running, bn, &x, true)
-    }
-
-    /// The reference always computes both gradients; what was not asked for is dropped.
-    fn backward(
-        walk: Walk,
-        tape: &cpu::Tape,
-        dy: Vec<f32>,
-        grads: Option<&mut [Vec<f32>]>,
-        need_dx: bool,
-    ) -> Option<Vec<f32>> {
-        let mut scratch = Vec::new();
-        let grads = grads.unwrap_or_else(|| {
-            scratch = zeros_like(walk.params);
-            &mut scratch
-        });
-        let dx = cpu::backward(walk.spec, walk.batch, walk.params, tape, &dy, grads);
-        need_dx.then_some(dx)
-    }
-
-    fn adam(cfg: &AdamConfig, step: u32, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]) {
-        reference::adam_update(cfg, step, params, grads, m, v);
-    }
-}
 
 impl Trainer {
     /// G's images for `z` (batch x z_dim) with batchnorm in inference mode (running statistics),

@@ -213,7 +213,7 @@ fn the_live_grid_draws_the_average_on_both_training_backends() {
     let draw = |params: &[Vec<f32>]| cpu::forward(&spec, cfg.batch, params, &mut fast.g_running.clone(), &cfg.bn, &z, true).0;
     let want = draw(&fast.g_ema);
     assert!(want != draw(&fast.g_params), "the average draws what G draws: nothing to tell apart");
-    close("fast path's grid vs the average", &[fast.preview(&cfg, &z)], &[want.clone()]);
+    close("fast path's grid vs the average", &[fast.preview(&cfg, &z)], std::slice::from_ref(&want));
 
     let on_gpu = OnGpu(gpu, trainer);
     let before = (on_gpu.params(), block_on(on_gpu.1.g.running.read(&on_gpu.0)).unwrap());

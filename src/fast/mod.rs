@@ -1,6 +1,6 @@
 //! The training step on the CPU, fast: the same model code (`model::spec`), the same step
-//! ([`crate::step::host`] runs it for both CPU backends; this module supplies [`Fast`], the
-//! network walk and Adam) and the same checkpoints as [`Trainer`](crate::train::Trainer), with
+//! ([`crate::step::host`] runs it for both CPU backends), the same network walk (`model::walk`;
+//! this module supplies [`Fast`], the kernels) and the same checkpoints as [`Trainer`](crate::train::Trainer), with
 //! every matrix layer an sgemm and the rest parallel loops.
 //!
 //! Why it exists: on a CPU-only machine the WGSL kernels run through a Vulkan emulation
@@ -11,7 +11,7 @@
 //! - [`gemm`]: the one strided sgemm (and which library, and why).
 //! - [`conv`]: conv2d as im2col + sgemm; conv_transpose2d as its adjoint.
 //! - [`linear`], [`batchnorm`], [`pointwise`] (activations, Adam).
-//! - [`net`]: a network's forward tape and backward over a `NetSpec`.
+//! - [`kernels`]: all of them as the kernels of the host network walk (`model::walk`).
 //!
 //! Conventions as in `reference`: NCHW f32, PyTorch semantics; a backward's input gradient is
 //! returned (overwritten), parameter gradients are added into the caller's buffers.
@@ -20,45 +20,23 @@ pub mod batchnorm;
 pub mod conv;
 pub mod gemm;
 pub mod linear;
-pub mod net;
+pub mod kernels;
 pub mod pointwise;
 
 use crate::model::checkpoint::{self, CheckpointError};
 use crate::model::classifier::{classifier_spec, ClassifierWeights, SIZE};
 use crate::model::weights::GeneratorWeights;
-use crate::model::{generator, ModelConfig, NetSpec};
-use crate::shape::{AdamConfig, BatchNormConfig};
-use crate::step::host::{HostGan, HostNets, Walk};
+use crate::model::{generator, walk, ModelConfig, NetSpec};
+use crate::step::host::HostGan;
 use crate::step::zeros_like;
 
-/// The fast path's network walk (`net`) and Adam (`pointwise`), as a backend of the host step.
+/// The fast path's kernels (`kernels`: the layers and Adam), as a backend of the host step and
+/// of the host network walk (`model::walk`).
 #[derive(Clone, Copy, Debug)]
 pub struct Fast;
 
 /// The training step on the fast CPU path.
 pub type FastGan = HostGan<Fast>;
-
-impl HostNets for Fast {
-    type Tape = net::Tape;
-
-    fn forward(walk: Walk, running: &mut [Vec<f32>], bn: &BatchNormConfig, x: Vec<f32>) -> (Vec<f32>, net::Tape) {
-        net::forward(walk.spec, walk.batch, walk.params, running, bn, x, true)
-    }
-
-    fn backward(
-        walk: Walk,
-        tape: &net::Tape,
-        dy: Vec<f32>,
-        grads: Option<&mut [Vec<f32>]>,
-        need_dx: bool,
-    ) -> Option<Vec<f32>> {
-        net::backward(walk.spec, walk.batch, walk.params, tape, dy, grads, need_dx)
-    }
-
-    fn adam(cfg: &AdamConfig, step: u32, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]) {
-        pointwise::adam_update(cfg, step, params, grads, m, v);
-    }
-}
 
 impl HostGan<Fast> {
     /// G's images for `z` (any number of z_dim vectors) with batchnorm in inference mode
@@ -66,7 +44,7 @@ impl HostGan<Fast> {
     pub fn sample(&self, cfg: &ModelConfig, z: &[f32]) -> Vec<f32> {
         assert_eq!(z.len() % cfg.z_dim, 0, "z holds whole vectors");
         let mut running = self.g_running.clone();
-        net::forward(&self.g, z.len() / cfg.z_dim, &self.g_params, &mut running, &cfg.bn, z.to_vec(), false).0
+        walk::forward::<Fast>(&self.g, z.len() / cfg.z_dim, &self.g_params, &mut running, &cfg.bn, z.to_vec(), false).0
     }
 
     /// G's images for `z` as G makes them in training (batchnorm with the statistics of each run
@@ -78,7 +56,7 @@ impl HostGan<Fast> {
         let mut out = Vec::with_capacity(z.len() / cfg.z_dim * image_len);
         for (run, n) in crate::model::latent::batches(z, cfg.z_dim, cfg.batch) {
             let mut running = self.g_running.clone();
-            let images = net::forward(&self.g, cfg.batch, params, &mut running, &cfg.bn, run, true).0;
+            let images = walk::forward::<Fast>(&self.g, cfg.batch, params, &mut running, &cfg.bn, run, true).0;
             out.extend_from_slice(&images[..n * image_len]);
         }
         out
@@ -133,7 +111,7 @@ pub fn calibrate_running(cfg: &ModelConfig, params: &[Vec<f32>], batches: usize,
     for _ in 0..batches {
         let z = crate::model::latent::normal_z(&mut rng, cfg.batch, cfg.z_dim);
         let mut running = spec.init_running();
-        net::forward(&spec, cfg.batch, params, &mut running, &bn, z, true);
+        walk::forward::<Fast>(&spec, cfg.batch, params, &mut running, &bn, z, true);
         for (s, r) in sum.iter_mut().zip(&running) {
             s.iter_mut().zip(r).for_each(|(s, r)| *s += r);
         }
@@ -167,7 +145,7 @@ fn inference(
     let mut out = Vec::with_capacity(inputs.len() / input_len * spec.output_len());
     for chunk in inputs.chunks(INFERENCE_CHUNK * input_len) {
         let n = chunk.len() / input_len;
-        out.extend(net::forward(spec, n, params, &mut running, bn, chunk.to_vec(), false).0);
+        out.extend(walk::forward::<Fast>(spec, n, params, &mut running, bn, chunk.to_vec(), false).0);
     }
     out
 }

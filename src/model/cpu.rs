@@ -1,31 +1,96 @@
 //! A network on the CPU through `crate::reference`: the oracle the GPU training step is tested
-//! against, and a way to sample without WebGPU.
+//! against, and a way to sample without WebGPU. The walk over the layers is `model::walk`'s;
+//! this module gives it the reference's plain loops ([`Reference`]).
 
-use super::spec::{LayerSpec, NetSpec};
-use crate::reference::{self as r, BnSaved};
-use crate::shape::BatchNormConfig;
+use super::spec::NetSpec;
+use super::walk::{self, add, Grads, Kernels};
+pub use super::walk::Tape;
+use crate::reference::{self as r, BnGrads, BnSaved};
+use crate::shape::{Activation, AdamConfig, BatchNorm, BatchNormConfig, Conv2d, ConvTranspose2d, Linear};
 
-/// What a forward pass keeps for its backward: each layer's input and batchnorm statistics.
-pub struct Tape {
-    inputs: Vec<Vec<f32>>,
-    saved: Vec<Option<BnSaved<f32>>>,
+/// The CPU reference's kernels: the plain code the tests trust. Its backward computes every
+/// gradient and keeps what is asked for.
+#[derive(Clone, Copy, Debug)]
+pub struct Reference;
+
+/// Adds a layer's weight and bias gradients where they are wanted; its input gradient if needed.
+fn keep(grads: Grads, dw: &[f32], db: &[f32], dx: Vec<f32>, need_dx: bool) -> Option<Vec<f32>> {
+    if let Some((w, b)) = grads {
+        add(w, dw);
+        add(b, db);
+    }
+    need_dx.then_some(dx)
 }
 
-/// Index of each layer's first parameter tensor in `NetSpec::params` order.
-fn param_starts(spec: &NetSpec) -> Vec<usize> {
-    let mut at = 0;
-    spec.layers
-        .iter()
-        .map(|l| {
-            let start = at;
-            at += l.params().len();
-            start
-        })
-        .collect()
+impl Kernels for Reference {
+    fn linear(g: &Linear, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+        r::linear_forward(g, x, w, Some(bias))
+    }
+    fn conv(g: &Conv2d, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+        r::conv2d_forward(g, x, w, Some(bias))
+    }
+    fn conv_transpose(g: &ConvTranspose2d, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+        r::conv_transpose2d_forward(g, x, w, Some(bias))
+    }
+    fn batchnorm_train(
+        s: &BatchNorm,
+        cfg: &BatchNormConfig,
+        x: &[f32],
+        gamma: &[f32],
+        beta: &[f32],
+        mean: &mut [f32],
+        var: &mut [f32],
+    ) -> (Vec<f32>, BnSaved<f32>) {
+        r::batchnorm_forward_train(s, cfg, x, gamma, beta, mean, var)
+    }
+    fn batchnorm_eval(
+        s: &BatchNorm,
+        cfg: &BatchNormConfig,
+        x: &[f32],
+        gamma: &[f32],
+        beta: &[f32],
+        mean: &[f32],
+        var: &[f32],
+    ) -> Vec<f32> {
+        r::batchnorm_forward_eval(s, cfg, x, gamma, beta, mean, var)
+    }
+    fn activation(act: Activation, x: &[f32]) -> Vec<f32> {
+        r::activation_forward(act, x)
+    }
+
+    fn linear_backward(g: &Linear, x: &[f32], w: &[f32], dy: &[f32], grads: Grads, need_dx: bool) -> Option<Vec<f32>> {
+        let gr = r::linear_backward(g, x, w, dy);
+        keep(grads, &gr.dw, &gr.db, gr.dx, need_dx)
+    }
+    fn conv_backward(g: &Conv2d, x: &[f32], w: &[f32], dy: &[f32], grads: Grads, need_dx: bool) -> Option<Vec<f32>> {
+        let gr = r::conv2d_backward(g, x, w, dy);
+        keep(grads, &gr.dw, &gr.db, gr.dx, need_dx)
+    }
+    fn conv_transpose_backward(
+        g: &ConvTranspose2d,
+        x: &[f32],
+        w: &[f32],
+        dy: &[f32],
+        grads: Grads,
+        need_dx: bool,
+    ) -> Option<Vec<f32>> {
+        let gr = r::conv_transpose2d_backward(g, x, w, dy);
+        keep(grads, &gr.dw, &gr.db, gr.dx, need_dx)
+    }
+    fn batchnorm_backward(s: &BatchNorm, x: &[f32], gamma: &[f32], saved: &BnSaved<f32>, dy: &[f32]) -> BnGrads<f32> {
+        r::batchnorm_backward(s, x, gamma, saved, dy)
+    }
+    fn activation_backward(act: Activation, x: &[f32], dy: &[f32]) -> Vec<f32> {
+        r::activation_backward(act, x, dy)
+    }
+
+    fn adam(cfg: &AdamConfig, step: u32, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]) {
+        r::adam_update(cfg, step, params, grads, m, v);
+    }
 }
 
-/// Runs `spec` forward on `x` (batch samples). `train` uses batch statistics and updates the
-/// running ones, as the GPU's training forward does.
+/// Runs `spec` forward on `x` (batch samples) through the reference. `train` uses batch
+/// statistics and updates the running ones, as the GPU's training forward does.
 pub fn forward(
     spec: &NetSpec,
     batch: usize,
@@ -35,38 +100,7 @@ pub fn forward(
     x: &[f32],
     train: bool,
 ) -> (Vec<f32>, Tape) {
-    let starts = param_starts(spec);
-    let mut tape = Tape { inputs: Vec::new(), saved: Vec::new() };
-    let mut h = x.to_vec();
-    let mut bn_index = 0;
-    for (i, layer) in spec.layers.iter().enumerate() {
-        let p = &params[starts[i]..];
-        let mut saved = None;
-        let out = match layer {
-            LayerSpec::Linear { .. } => r::linear_forward(&layer.linear(batch), &h, &p[0], Some(&p[1])),
-            LayerSpec::Conv { .. } => r::conv2d_forward(&layer.conv(batch), &h, &p[0], Some(&p[1])),
-            LayerSpec::ConvTranspose { .. } => {
-                r::conv_transpose2d_forward(&layer.conv_transpose(batch), &h, &p[0], Some(&p[1]))
-            }
-            LayerSpec::BatchNorm { channels: c, .. } => {
-                let s = layer.batchnorm(batch);
-                let (gamma, beta) = p[0].split_at(*c);
-                let (mean, var) = running[bn_index].split_at_mut(*c);
-                bn_index += 1;
-                if train {
-                    let (y, st) = r::batchnorm_forward_train(&s, bn, &h, gamma, beta, mean, var);
-                    saved = Some(st);
-                    y
-                } else {
-                    r::batchnorm_forward_eval(&s, bn, &h, gamma, beta, mean, var)
-                }
-            }
-            LayerSpec::Act(act) => r::activation_forward(*act, &h),
-        };
-        tape.inputs.push(std::mem::replace(&mut h, out));
-        tape.saved.push(saved);
-    }
-    (h, tape)
+    walk::forward::<Reference>(spec, batch, params, running, bn, x.to_vec(), train)
 }
 
 /// Backpropagates `dy` through the pass recorded in `tape`: parameter gradients are added into
@@ -79,38 +113,5 @@ pub fn backward(
     dy: &[f32],
     grads: &mut [Vec<f32>],
 ) -> Vec<f32> {
-    let starts = param_starts(spec);
-    let add = |into: &mut Vec<f32>, g: &[f32]| into.iter_mut().zip(g).for_each(|(a, b)| *a += b);
-    let mut d = dy.to_vec();
-    for (i, layer) in spec.layers.iter().enumerate().rev() {
-        let (x, p, k) = (&tape.inputs[i], &params[starts[i]..], starts[i]);
-        d = match layer {
-            LayerSpec::Linear { .. } => {
-                let g = r::linear_backward(&layer.linear(batch), x, &p[0], &d);
-                add(&mut grads[k], &g.dw);
-                add(&mut grads[k + 1], &g.db);
-                g.dx
-            }
-            LayerSpec::Conv { .. } => {
-                let g = r::conv2d_backward(&layer.conv(batch), x, &p[0], &d);
-                add(&mut grads[k], &g.dw);
-                add(&mut grads[k + 1], &g.db);
-                g.dx
-            }
-            LayerSpec::ConvTranspose { .. } => {
-                let g = r::conv_transpose2d_backward(&layer.conv_transpose(batch), x, &p[0], &d);
-                add(&mut grads[k], &g.dw);
-                add(&mut grads[k + 1], &g.db);
-                g.dx
-            }
-            LayerSpec::BatchNorm { channels: c, .. } => {
-                let saved = tape.saved[i].as_ref().expect("batchnorm backward needs a training forward");
-                let g = r::batchnorm_backward(&layer.batchnorm(batch), x, &p[0][..*c], saved, &d);
-                add(&mut grads[k], &[g.dgamma, g.dbeta].concat());
-                g.dx
-            }
-            LayerSpec::Act(act) => r::activation_backward(*act, x, &d),
-        };
-    }
-    d
+    walk::backward::<Reference>(spec, batch, params, tape, dy.to_vec(), Some(grads), true).expect("asked for dx")
 }

@@ -10,6 +10,7 @@ pub mod latent;
 pub mod limits;
 pub mod network;
 pub mod spec;
+pub mod walk;
 pub mod weights;
 
 pub use config::{KernelForm, Kind, ModelConfig};

@@ -1,49 +1,19 @@
 //! The step on host memory (`Vec<f32>` tensors, NCHW): one model struct and one set of passes
-//! for both CPU backends. A backend supplies only its network walk over a `NetSpec` and its Adam
-//! ([`HostNets`]): the plain reference (`train::Reference`, the code the tests trust) and the
-//! fast path (`fast::Fast`: im2col + sgemm, rayon).
+//! for both CPU backends, over the one host network walk (`model::walk`). A backend supplies
+//! only its kernels ([`Kernels`]: the layers and Adam): the plain reference
+//! (`model::cpu::Reference`, the code the tests trust) and the fast path (`fast::Fast`: im2col +
+//! sgemm, rayon).
 
 use std::marker::PhantomData;
 
 use super::{gan_step, init_params, zeros_like, GanPasses, Judgement, METRICS};
 use crate::model::checkpoint::{self, CheckpointError, NetState, TrainState};
+use crate::model::walk::{self, Kernels, Tape};
 use crate::model::{discriminator, generator, ModelConfig, NetSpec};
 use crate::reference;
-use crate::shape::{AdamConfig, BatchNormConfig};
-
-/// A network as one pass of its walk sees it.
-#[derive(Clone, Copy)]
-pub struct Walk<'a> {
-    pub spec: &'a NetSpec,
-    /// Samples in the batch.
-    pub batch: usize,
-    pub params: &'a [Vec<f32>],
-}
-
-/// A CPU backend's network walk and optimiser.
-pub trait HostNets {
-    /// What a network's backward needs from its forward.
-    type Tape;
-
-    /// Forward on `x` in training mode: batch statistics, with the running ones updated.
-    fn forward(walk: Walk, running: &mut [Vec<f32>], bn: &BatchNormConfig, x: Vec<f32>) -> (Vec<f32>, Self::Tape);
-
-    /// Backpropagates `dy` through `tape`: parameter gradients are added into `grads` when it is
-    /// given; the input gradient is returned when `need_dx`.
-    fn backward(
-        walk: Walk,
-        tape: &Self::Tape,
-        dy: Vec<f32>,
-        grads: Option<&mut [Vec<f32>]>,
-        need_dx: bool,
-    ) -> Option<Vec<f32>>;
-
-    /// Adam on one tensor (`step` counts from 1).
-    fn adam(cfg: &AdamConfig, step: u32, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]);
-}
 
 /// Adam on every tensor of a network.
-fn adam_all<B: HostNets>(
+fn adam_all<B: Kernels>(
     cfg: &ModelConfig,
     step: u32,
     params: &mut [Vec<f32>],
@@ -77,7 +47,7 @@ pub struct HostGan<B> {
     backend: PhantomData<B>,
 }
 
-impl<B: HostNets> HostGan<B> {
+impl<B: Kernels> HostGan<B> {
     /// Freshly initialised from the config's seed.
     pub fn new(cfg: &ModelConfig) -> Self {
         let (g_params, d_params) = init_params(cfg);
@@ -172,21 +142,21 @@ impl<B: HostNets> HostGan<B> {
 
 /// The passes over one step's batch, and what they hand each other. Tapes are dropped as soon
 /// as their backward has run (they are the step's largest buffers).
-struct HostPasses<'a, B: HostNets> {
+struct HostPasses<'a, B: Kernels> {
     gan: &'a mut HostGan<B>,
     cfg: &'a ModelConfig,
     real: Vec<f32>,
     z: &'a [f32],
     d_grads: Vec<Vec<f32>>,
     fake: Vec<f32>,
-    g_tape: Option<B::Tape>,
+    g_tape: Option<Tape>,
     /// The gradient of G's loss with respect to G(z).
     d_fake: Vec<f32>,
     g_grads: Vec<Vec<f32>>,
     metrics: [f32; METRICS],
 }
 
-impl<B: HostNets> GanPasses for HostPasses<'_, B> {
+impl<B: Kernels> GanPasses for HostPasses<'_, B> {
     fn judge(&mut self, j: Judgement) {
         let (gan, n, bn) = (&mut *self.gan, self.cfg.batch, &self.cfg.bn);
         let x = match j {
@@ -194,18 +164,11 @@ impl<B: HostNets> GanPasses for HostPasses<'_, B> {
             Judgement::Fake => self.fake.clone(),
             Judgement::Gen => std::mem::take(&mut self.fake),
         };
-        let (logits, tape) =
-            B::forward(Walk { spec: &gan.d, batch: n, params: &gan.d_params }, &mut gan.d_running, bn, x);
+        let (logits, tape) = walk::forward::<B>(&gan.d, n, &gan.d_params, &mut gan.d_running, bn, x, true);
         let loss = reference::bce_with_logits(&logits, j.label());
         // Gen computes no parameter gradients: nothing would read them (the GPU's are discarded).
         let grads = j.trains_d().then_some(&mut self.d_grads[..]);
-        let dx = B::backward(
-            Walk { spec: &gan.d, batch: n, params: &gan.d_params },
-            &tape,
-            loss.dlogits,
-            grads,
-            !j.trains_d(),
-        );
+        let dx = walk::backward::<B>(&gan.d, n, &gan.d_params, &tape, loss.dlogits, grads, !j.trains_d());
         if j == Judgement::Gen {
             self.d_fake = dx.expect("D's input gradient");
         }
@@ -214,8 +177,7 @@ impl<B: HostNets> GanPasses for HostPasses<'_, B> {
 
     fn g_forward(&mut self) {
         let (gan, n, bn) = (&mut *self.gan, self.cfg.batch, &self.cfg.bn);
-        let (fake, tape) =
-            B::forward(Walk { spec: &gan.g, batch: n, params: &gan.g_params }, &mut gan.g_running, bn, self.z.to_vec());
+        let (fake, tape) = walk::forward::<B>(&gan.g, n, &gan.g_params, &mut gan.g_running, bn, self.z.to_vec(), true);
         (self.fake, self.g_tape) = (fake, Some(tape));
     }
 
@@ -224,8 +186,7 @@ impl<B: HostNets> GanPasses for HostPasses<'_, B> {
         self.g_grads = zeros_like(&gan.g_params);
         let tape = self.g_tape.take().expect("G's forward first");
         let dy = std::mem::take(&mut self.d_fake);
-        let g = Walk { spec: &gan.g, batch: self.cfg.batch, params: &gan.g_params };
-        B::backward(g, &tape, dy, Some(&mut self.g_grads), false);
+        walk::backward::<B>(&gan.g, self.cfg.batch, &gan.g_params, &tape, dy, Some(&mut self.g_grads), false);
     }
 
     fn adam_d(&mut self) {
