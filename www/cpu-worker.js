@@ -51,10 +51,15 @@ const ops = {
     sessions.set(sid, p);
     return { info: p.describe(), imageSize: p.image_size() };
   },
-  data(size, channels, pixels) {
+  // A new dataset of `images` images, whose pixels `push` brings a chunk at a time.
+  data(size, channels, images) {
     data?.free();
     data = null;
-    data = Dataset.from_pixels(size, channels, pixels);
+    data = new Dataset(size, channels, images * channels * size * size);
+    data.reserve(images);
+  },
+  push(pixels) {
+    data.push_images(pixels);
   },
   call(sid, method, args) {
     return sessions.get(sid)[method](...resolve(args));

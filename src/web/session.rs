@@ -16,7 +16,7 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 use super::{js_error, WebGpu};
-use crate::data::{mnist_pool, read_idx_images, ImagePool};
+use crate::data::ImagePool;
 use crate::fast::{self, FastGan};
 use crate::gpu::Gpu;
 use crate::metrics::digits::{digit_report, CONFIDENT};
@@ -50,30 +50,29 @@ impl Dataset {
         Ok(Dataset { pool: ImagePool::with_capacity_limit(size, channels, max_bytes as usize) })
     }
 
-    /// MNIST from an IDX image file (gzipped or not), padded to `size`x`size`.
-    pub fn mnist(bytes: &[u8], size: usize) -> Result<Dataset, JsValue> {
-        let images = read_idx_images(bytes).map_err(js_error)?;
-        Ok(Dataset { pool: mnist_pool(&images, size).map_err(js_error)? })
+    /// Makes room for `images` more images (up to the memory budget) at once, so that appending
+    /// them a chunk at a time never copies what is already held.
+    pub fn reserve(&mut self, images: usize) {
+        self.pool.reserve(images);
     }
 
-    /// A dataset of `size`x`size` images with `channels` channels from their pixels, NCHW u8 one
-    /// image after another (what [`Dataset::pixels`] returns: how the page hands data to a worker).
-    pub fn from_pixels(size: usize, channels: usize, pixels: &[u8]) -> Result<Dataset, JsValue> {
-        let mut data = Dataset::new(size, channels, pixels.len() as f64)?;
-        let len = data.pool.image_len();
+    /// Appends whole images, NCHW u8 one after another (the page pads MNIST's digits a few
+    /// thousand at a time between frames); false when the memory budget ran out on the way.
+    pub fn push_images(&mut self, pixels: &[u8]) -> Result<bool, JsValue> {
+        let len = self.pool.image_len();
         if !pixels.len().is_multiple_of(len) {
-            return Err(js_error(format!("{} bytes are not whole {channels}x{size}x{size} images", pixels.len())));
+            let (c, s) = (self.pool.channels, self.pool.size);
+            return Err(js_error(format!("{} bytes are not whole {c}x{s}x{s} images", pixels.len())));
         }
-        data.pool.reserve(pixels.len() / len);
-        for image in pixels.chunks(len) {
-            data.pool.push(image);
-        }
-        Ok(data)
+        Ok(pixels.chunks(len).all(|image| self.pool.push(image)))
     }
 
-    /// Every image's pixels, NCHW u8 one image after another.
-    pub fn pixels(&self) -> js_sys::Uint8Array {
-        js_sys::Uint8Array::from(self.pool.pixels())
+    /// The pixels of images `start..start + count` (fewer at the end), NCHW u8 one image after
+    /// another: the page hands a dataset to a worker a few megabytes at a time.
+    pub fn pixels(&self, start: usize, count: usize) -> js_sys::Uint8Array {
+        let (len, n) = (self.pool.image_len(), self.pool.len());
+        let (from, to) = (start.min(n), start.saturating_add(count).min(n));
+        js_sys::Uint8Array::from(&self.pool.pixels()[from * len..to * len])
     }
 
     /// Appends one decoded image (RGBA, already cropped and resized to `size`x`size`); false when
