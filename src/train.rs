@@ -4,8 +4,8 @@
 
 use crate::gpu::{Dispatch, Gpu, GpuError, Listing, OpLabel, Sink, Tuning, View};
 use crate::model::checkpoint::{self, NetState, TrainState};
-use crate::model::network::Flat;
 use crate::model::cpu::Reference;
+use crate::model::network::Flat;
 use crate::model::{discriminator, generator, ModelConfig, Network};
 use crate::ops::ema::EmaOp;
 use crate::ops::loss::BceOp;

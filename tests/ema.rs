@@ -210,7 +210,8 @@ fn the_live_grid_draws_the_average_on_both_training_backends() {
     let z = batch(&cfg, 99).1;
     // The reference: the average's parameters through the CPU reference network, batch statistics.
     let spec = generator(&cfg);
-    let draw = |params: &[Vec<f32>]| cpu::forward(&spec, cfg.batch, params, &mut fast.g_running.clone(), &cfg.bn, &z, true).0;
+    let draw =
+        |params: &[Vec<f32>]| cpu::forward(&spec, cfg.batch, params, &mut fast.g_running.clone(), &cfg.bn, &z, true).0;
     let want = draw(&fast.g_ema);
     assert!(want != draw(&fast.g_params), "the average draws what G draws: nothing to tell apart");
     close("fast path's grid vs the average", &[fast.preview(&cfg, &z)], std::slice::from_ref(&want));
@@ -220,5 +221,8 @@ fn the_live_grid_draws_the_average_on_both_training_backends() {
     close("GPU grid vs the average", &[block_on(on_gpu.1.preview(&on_gpu.0, &z)).unwrap()], &[want]);
     // G's own weights and statistics are swapped back after the draw, bit for bit.
     assert!(on_gpu.params() == before.0, "the GPU grid left the average in G's parameters");
-    assert!(block_on(on_gpu.1.g.running.read(&on_gpu.0)).unwrap() == before.1, "the GPU grid changed the running statistics");
+    assert!(
+        block_on(on_gpu.1.g.running.read(&on_gpu.0)).unwrap() == before.1,
+        "the GPU grid changed the running statistics"
+    );
 }

@@ -1,7 +1,8 @@
 //! The training step on the CPU, fast: the same model code (`model::spec`), the same step
 //! ([`crate::step::host`] runs it for both CPU backends), the same network walk (`model::walk`;
-//! this module supplies [`Fast`], the kernels) and the same checkpoints as [`Trainer`](crate::train::Trainer), with
-//! every matrix layer an sgemm and the rest parallel loops.
+//! this module supplies [`Fast`], the kernels) and the same checkpoints as
+//! [`Trainer`](crate::train::Trainer), with every matrix layer an sgemm and the rest parallel
+//! loops.
 //!
 //! Why it exists: on a CPU-only machine the WGSL kernels run through a Vulkan emulation
 //! (lavapipe) at a few GFLOP/s, too slow to train the generators the page ships; this path runs
@@ -19,8 +20,8 @@
 pub mod batchnorm;
 pub mod conv;
 pub mod gemm;
-pub mod linear;
 pub mod kernels;
+pub mod linear;
 pub mod pointwise;
 
 use crate::model::checkpoint::{self, CheckpointError};

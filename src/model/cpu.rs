@@ -3,8 +3,8 @@
 //! this module gives it the reference's plain loops ([`Reference`]).
 
 use super::spec::NetSpec;
-use super::walk::{self, add, Grads, Kernels};
 pub use super::walk::Tape;
+use super::walk::{self, add, Grads, Kernels};
 use crate::reference::{self as r, BnGrads, BnSaved};
 use crate::shape::{Activation, AdamConfig, BatchNorm, BatchNormConfig, Conv2d, ConvTranspose2d, Linear};
 

@@ -141,11 +141,20 @@ pub fn backward<K: Kernels>(
         let (x, p, k) = (&tape.inputs[i], &params[starts[i]..], starts[i]);
         let want_dx = i > 0 || need_dx;
         let dx = match layer {
-            LayerSpec::Linear { .. } => K::linear_backward(&layer.linear(batch), x, &p[0], &d, weight_and_bias(&mut grads, k), want_dx),
-            LayerSpec::Conv { .. } => K::conv_backward(&layer.conv(batch), x, &p[0], &d, weight_and_bias(&mut grads, k), want_dx),
-            LayerSpec::ConvTranspose { .. } => {
-                K::conv_transpose_backward(&layer.conv_transpose(batch), x, &p[0], &d, weight_and_bias(&mut grads, k), want_dx)
+            LayerSpec::Linear { .. } => {
+                K::linear_backward(&layer.linear(batch), x, &p[0], &d, weight_and_bias(&mut grads, k), want_dx)
             }
+            LayerSpec::Conv { .. } => {
+                K::conv_backward(&layer.conv(batch), x, &p[0], &d, weight_and_bias(&mut grads, k), want_dx)
+            }
+            LayerSpec::ConvTranspose { .. } => K::conv_transpose_backward(
+                &layer.conv_transpose(batch),
+                x,
+                &p[0],
+                &d,
+                weight_and_bias(&mut grads, k),
+                want_dx,
+            ),
             LayerSpec::BatchNorm { channels: c, .. } => {
                 let saved = tape.saved[i].as_ref().expect("batchnorm backward needs a training forward");
                 let g = K::batchnorm_backward(&layer.batchnorm(batch), x, &p[0][..*c], saved, &d);
