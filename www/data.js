@@ -20,8 +20,8 @@ export function hiddenReason(path) {
 // The bundled MNIST training images as a Dataset of size x size grey images: each digit centred
 // and zero-padded (MNIST's background is 0), as the native loader does (`data::idx::mnist_pool`).
 // The file is read as a stream: the browser gunzips it a chunk at a time, each digit is padded as
-// its bytes arrive, and the digits go into the Dataset a few thousand at a time with the page's
-// frames in between. (Inflating and padding all 60,000 in one wasm call held up the page for a
+// its bytes arrive, and the digits go into the Dataset in pieces of at most 20 ms (or 1,024
+// digits) with the page's frames in between. (Inflating and padding all 60,000 in one wasm call held up the page for a
 // quarter of a second, and gathering the 47 MB into one buffer first for a tenth.)
 export async function loadMnist(wasm, size) {
   const response = await fetch(MNIST_URL);
