@@ -1,13 +1,14 @@
-// Drawing RGBA pixels from the wasm package onto canvases.
+// Drawing the workers' pictures onto the page's canvases.
 
-// Puts square RGBA pixels (a Uint8ClampedArray of side*side*4) onto `canvas`, resizing it.
-export function putSquare(canvas, rgba) {
-  const side = Math.round(Math.sqrt(rgba.length / 4));
-  if (canvas.width !== side || canvas.height !== side) {
-    canvas.width = side;
-    canvas.height = side;
+// Shows `picture` (an ImageBitmap drawn in a worker, see www/worker.js) on `canvas`, resizing
+// the canvas to it, and releases the bitmap.
+export function show(canvas, picture) {
+  if (canvas.width !== picture.width || canvas.height !== picture.height) {
+    canvas.width = picture.width;
+    canvas.height = picture.height;
   }
-  canvas.getContext('2d').putImageData(new ImageData(rgba, side, side), 0, 0);
+  canvas.getContext('2d').drawImage(picture, 0, 0);
+  picture.close();
 }
 
 // Saves what `canvas` shows as a PNG file named `name`.

@@ -1,8 +1,8 @@
 // The pretrained generators: an 8x8 grid per model (re-roll draws new z), a looping walk
 // between two of its images along a great circle of z-space, and a PNG download.
 
-import { putSquare, downloadPng } from './canvas.js';
-import { CpuPainter } from './cpu-session.js';
+import { show, downloadPng } from './canvas.js';
+import { RemotePainter } from './remote.js';
 
 const FRAMES = 48; // images per walk, drawn in one batch
 const FRAME_MS = 60;
@@ -11,7 +11,7 @@ const FRAME_MS = 60;
 // drawn: on a real GPU there; on a CPU emulation of one the fast CPU path is quicker. The
 // first grid is always drawn on the CPU (in the CPU backend's worker, off the page's thread):
 // it needs no shader compiles, so it comes at once.
-export function startGallery(wasm, gpu, adapter, state) {
+export function startGallery(gpu, adapter, state) {
   for (const card of document.querySelectorAll('#gallery .card')) {
     const name = card.id.replace(/^card-/, '');
     state.gallery[name] = 'loading';
@@ -20,7 +20,7 @@ export function startGallery(wasm, gpu, adapter, state) {
       state.firstGridMs ??= Math.round(performance.now()); // since navigation started
       state.firstGridEngine ??= engine;
     };
-    startCard(wasm, adapter?.emulated ? null : gpu, card, drawn)
+    startCard(adapter?.emulated ? null : gpu, card, drawn)
       .catch((e) => {
         state.gallery[name] = `error: ${e.message ?? e}`;
         card.querySelector('.card-info').textContent = `Could not draw: ${e.message ?? e}`;
@@ -29,12 +29,12 @@ export function startGallery(wasm, gpu, adapter, state) {
   }
 }
 
-async function startCard(wasm, gpu, card, drawn) {
+async function startCard(gpu, card, drawn) {
   const url = card.dataset.weights;
   const response = await fetch(url);
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   const bytes = new Uint8Array(await response.arrayBuffer());
-  let painter = await CpuPainter.create(bytes);
+  let painter = await RemotePainter.create('cpu', bytes);
   const [gridCanvas, walkCanvas] = card.querySelectorAll('canvas');
   const info = card.querySelector('.card-info');
   const kib = Math.round(bytes.length / 1024);
@@ -50,16 +50,13 @@ async function startCard(wasm, gpu, card, drawn) {
 
   const drawGrid = async () => {
     const t = performance.now();
-    putSquare(gridCanvas, await painter.grid(seed));
+    show(gridCanvas, await painter.grid(seed));
     card.dataset.ms = Math.round(performance.now() - t);
   };
   const drawWalk = async () => {
     const a = Math.floor(Math.random() * 64);
     const b = (a + 1 + Math.floor(Math.random() * 63)) % 64;
-    const rgba = await painter.walk(seed, a, b, FRAMES);
-    strip.width = size;
-    strip.height = size * FRAMES;
-    strip.getContext('2d').putImageData(new ImageData(rgba, size, size * FRAMES), 0, 0);
+    show(strip, await painter.walk(seed, a, b, FRAMES));
     walkCanvas.width = size;
     walkCanvas.height = size;
     clearInterval(walkTimer);
@@ -96,7 +93,7 @@ async function startCard(wasm, gpu, card, drawn) {
   if (gpu) {
     // The same weights and seed on the GPU from now on: the grid on screen stays as it is.
     painter.free();
-    painter = wasm.Painter.on_gpu(gpu, bytes);
+    painter = await RemotePainter.create('webgpu', bytes);
     describe();
   }
   busy(false);

@@ -1,19 +1,19 @@
 // GPU errors that no call caught (validation errors, out of memory) are collected on the wasm
-// side (WebGpu::take_errors): wgpu's default would be to panic and take the module down. This
-// reads them twice a second, shows them to the user in words, and keeps them in
-// window.webgan.errors, where the page tests look for them.
+// side in the GPU worker (WebGpu::take_errors): wgpu's default would be to panic and take the
+// module down. This reads them twice a second, shows them to the user in words, and keeps them
+// in window.webgan.errors, where the page tests look for them.
 
 const POLL_MS = 500;
 
 // Watches `gpu` until it is replaced (a lost device reopened): call again with the new one.
 export function watchGpuErrors(gpu, state) {
   const box = document.getElementById('gpu-errors');
-  const drain = () => {
+  const drain = async () => {
     let errors;
     try {
-      errors = gpu.take_errors();
+      errors = await gpu.take_errors();
     } catch {
-      return; // the device object was freed: its watcher ends with it
+      return; // the worker has no device any more (or failed): its watcher ends with it
     }
     if (errors.length === 0) return;
     state.errors.push(...errors.map((e) => `GPU error: ${e}`));
@@ -25,5 +25,5 @@ export function watchGpuErrors(gpu, state) {
   };
   clearInterval(state.gpuErrorTimer);
   state.gpuErrorTimer = setInterval(drain, POLL_MS);
-  state.drainGpuErrors = drain; // for the page tests, to check right after an action
+  state.drainGpuErrors = drain; // for the page tests, to check right after an action (a promise)
 }

@@ -1,6 +1,7 @@
 // The page's entry point (a static ES module, no bundler): loads the wasm package that
-// `./build.sh` writes to ./pkg, opens WebGPU (or says plainly why not), then starts the
-// gallery of pretrained generators and the training panel.
+// `./build.sh` writes to ./pkg (the page's thread uses it for the datasets), opens WebGPU in its
+// worker (or says plainly why not), then starts the gallery of pretrained generators and the
+// training panel. Training and drawing run in workers (www/remote.js): this thread only shows.
 //
 // `window.webgan` exposes the page's state for people poking in the console and for the page
 // tests (tests/page): timings, gallery status, training progress, the last checkpoint.
@@ -8,6 +9,7 @@
 import { startGallery } from './gallery.js';
 import { startTraining } from './training.js';
 import { watchGpuErrors } from './gpu-errors.js';
+import { GpuDevice } from './remote.js';
 
 const state = (window.webgan = { webgpu: 'pending', firstGridMs: null, gallery: {}, errors: [] });
 const status = document.getElementById('status');
@@ -93,7 +95,7 @@ async function main() {
   let why = missingWebGpu();
   if (!why) {
     try {
-      gpu = await wasm.WebGpu.open();
+      gpu = await GpuDevice.open();
     } catch (e) {
       console.warn('WebGPU could not be opened:', e);
       // wgpu's own message lists the native backends it was built without: not for users.
@@ -114,6 +116,7 @@ async function main() {
     show('ok', `WebGPU: ${shown}${kind ? ` (${kind})` : ''}`);
     fillReport(report);
     watchGpuErrors(gpu, state);
+    state.gpuTuned = gpu.is_tuned(); // with a tuning kept from an earlier visit
     state.webgpu = 'ok';
   } else {
     show('error', `WebGPU is not available: ${why}. The samples below are drawn, and models trained, on the CPU instead (WebAssembly).`);
@@ -122,7 +125,7 @@ async function main() {
   state.adapter = adapter;
   document.body.dataset.webgpu = state.webgpu;
 
-  startGallery(wasm, gpu, adapter, state);
+  startGallery(gpu, adapter, state);
   startTraining(wasm, gpu, adapter, state);
 }
 

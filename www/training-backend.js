@@ -4,7 +4,7 @@
 // step), the faster of the two where a probe has timed both on this model, or what the user
 // chose. And the kernel tuning, which waits for an idle page.
 
-import { CpuSession, cpuThreads } from './cpu-session.js';
+import { RemoteSession, cpuThreads } from './remote.js';
 
 const $ = (id) => document.getElementById(id);
 // The kernel tuning waits for the page to sit idle this long (`?tune-after=SECONDS` sets it: the
@@ -15,7 +15,7 @@ const PROBE_STEPS = 2; // timed per path, after one untimed step (pipeline compi
 const PROBE_ALWAYS = new URLSearchParams(location.search).has('probe');
 
 export function installBackend(ctx) {
-  const { wasm, adapter, state, S, T, field, say, exclusive } = ctx;
+  const { adapter, state, S, T, field, say, exclusive } = ctx;
   ctx.noGpu = 'this browser has no WebGPU'; // why new runs cannot use WebGPU, once they cannot
   // A probe's verdict per adapter and model, kept for later visits: {webgpu, cpu} in ms/step.
   const probeKey = (opts) => `webgan-probe ${adapter?.name} ${opts}`;
@@ -47,7 +47,7 @@ export function installBackend(ctx) {
     const times = {};
     for (const use of ['webgpu', 'cpu']) {
       say(`Timing a step of this model on ${use === 'cpu' ? 'the CPU' : 'WebGPU'}, to train on the faster…`);
-      const session = use === 'cpu' ? await CpuSession.create(opts) : await wasm.Session.create(ctx.gpu, opts);
+      const session = await RemoteSession.create(use, opts);
       try {
         await session.train(S.data, 1);
         const t0 = performance.now();
@@ -96,7 +96,7 @@ export function installBackend(ctx) {
     }
     const options = kind ? `${opts} kind=${kind}` : opts;
     const b = backend(kind ? opts : undefined);
-    return b.use === 'cpu' ? CpuSession.create(options) : wasm.Session.create(ctx.gpu, options);
+    return RemoteSession.create(b.use, options);
   };
 
   // The kernels' tile shapes for this adapter are measured once and kept in localStorage. That
@@ -109,15 +109,12 @@ export function installBackend(ctx) {
     if (S.tuning || S.running || S.actions > 0 || T.lost) return;
     if (!S.runs.some((r) => r.session.backend() === 'webgpu')) return;
     if (performance.now() - S.lastBusy < IDLE_TUNE_MS) return;
-    // is_tuned hashes the shader sources for the cache key: ask once per device, not every 5 s.
-    S.tuned ??= ctx.gpu.is_tuned();
-    if (S.tuned) return;
+    if (ctx.gpu.is_tuned()) return;
     const before = T.message;
     say('Tuning the kernels for this GPU while the page is idle (once; the runs go on with them)…');
-    S.tuning = exclusive(() => ctx.gpu.tune((line) => console.log(line)))
+    S.tuning = exclusive(() => ctx.gpu.tune())
       .then(async (tuning) => {
         console.log(`kernel tuning: ${tuning}`);
-        S.tuned = true;
         let retiled = 0;
         for (const run of S.runs) if (await exclusive(() => run.session.retile())) retiled++;
         T.retiled = (T.retiled ?? 0) + retiled;

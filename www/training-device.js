@@ -4,11 +4,12 @@
 
 import { allSaves } from './storage.js';
 import { watchGpuErrors } from './gpu-errors.js';
+import { GpuDevice } from './remote.js';
 
 const $ = (id) => document.getElementById(id);
 
 export function installDevice(ctx) {
-  const { wasm, state, S, T, field, say, guard } = ctx;
+  const { state, S, T, field, say, guard } = ctx;
   // ctx.lostSignal resolves when the current device is lost (after the page has said so).
   const watch = (device) =>
     (ctx.lostSignal = device.lost().then((why) => {
@@ -33,10 +34,9 @@ export function installDevice(ctx) {
   if (ctx.gpu) watch(ctx.gpu);
   state.debug = { loseGpu: () => ctx.gpu?.destroy() };
   $('reconnect').onclick = guard(async () => {
-    const fresh = await wasm.WebGpu.open();
+    const fresh = await GpuDevice.open();
     const saves = await allSaves();
     ctx.gpu = fresh;
-    S.tuned = undefined;
     watch(ctx.gpu);
     watchGpuErrors(ctx.gpu, state);
     S.runs.forEach((r) => r.session.free());

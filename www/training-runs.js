@@ -2,7 +2,7 @@
 // call without blocking the tab, their live grids, the chart and the figures under it, and
 // "Measure quality".
 
-import { putSquare } from './canvas.js';
+import { show } from './canvas.js';
 
 const $ = (id) => document.getElementById(id);
 const AUTOSAVE_MS = 60_000;
@@ -35,7 +35,7 @@ export function installRuns(ctx) {
     if (field('compare').checked && kind === 'dcgan') ctx.addRun(await ctx.createSession(opts, 'basic'), 'BasicGAN');
   };
   ctx.drawGrids = async () => {
-    for (const run of S.runs) putSquare(run.canvas, await exclusive(() => run.session.grid()));
+    for (const run of S.runs) show(run.canvas, await exclusive(() => run.session.grid()));
     T.grids++;
   };
   ctx.reset = async () => {

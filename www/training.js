@@ -7,7 +7,7 @@
 //   training-device.js       a lost GPU device, and carrying on after it
 
 import { Chart } from './chart.js';
-import { cpuHeapBytes } from './cpu-session.js';
+import { cpuHeapBytes } from './remote.js';
 import { installData } from './training-data.js';
 import { installBackend } from './training-backend.js';
 import { installRuns } from './training-runs.js';
@@ -30,7 +30,6 @@ export function startTraining(wasm, firstGpu, adapter, state) {
     actions: 0, // the user's actions in flight (loading, scoring, saving...)
     lastBusy: 0, // when an action or a training step last ended (the tuning waits for quiet)
     tuning: null, // a kernel tuning in progress
-    tuned: undefined, // whether this device's tuning is cached (asked once)
   };
   // What the page tests read (state.training), kept up to date by every part.
   const T = (state.training = { step: 0, running: false, message: '', data: null, grids: 0, autosaves: 0 });

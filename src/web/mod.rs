@@ -25,7 +25,7 @@ pub fn cpu_threads() -> usize {
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
-use crate::autotune::{cache_key, tune, TuningCache};
+use crate::autotune::{cache_key, tune, NoCache, TuningCache};
 use crate::gpu::{Gpu, Tuning};
 
 /// A JS `Error` whose message is `e`'s `Display` text.
@@ -44,12 +44,10 @@ pub struct WebGpu {
 #[wasm_bindgen]
 impl WebGpu {
     /// Opens the adapter and device; fails with a JS `Error` naming why when there is none.
-    /// Kernels are specialised with the tuning cached for this adapter, if any (see [`WebGpu::tune`]).
+    /// It runs in the page's GPU worker (`www/worker.js`), which has no localStorage: the page
+    /// keeps the tuning under [`WebGpu::tuning_key`] and hands it back with [`WebGpu::use_tuning`].
     pub async fn open() -> Result<WebGpu, JsValue> {
         let gpu = Gpu::new().await.map_err(js_error)?;
-        if let Some(t) = LocalStorage.load(&cache_key(&gpu)).and_then(|v| v.parse().ok()) {
-            gpu.set_tuning(t);
-        }
         let errors: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
         let sink = errors.clone();
         gpu.device.on_uncaptured_error(std::sync::Arc::new(move |e: wgpu::Error| {
@@ -59,19 +57,26 @@ impl WebGpu {
         Ok(WebGpu { gpu: Rc::new(gpu), errors })
     }
 
-    /// Whether a valid tuning for this adapter and build is kept in localStorage (and applied).
-    pub fn is_tuned(&self) -> bool {
-        LocalStorage.load(&cache_key(&self.gpu)).is_some_and(|v| v.parse::<Tuning>().is_ok())
+    /// What this adapter's tuning is kept under: the adapter, its driver and this build's
+    /// kernels, so that a new driver or changed kernels are tuned afresh.
+    pub fn tuning_key(&self) -> String {
+        cache_key(&self.gpu)
     }
 
-    /// Tunes the kernels' tile shapes for this adapter (seconds on a CPU adapter, once: the result
-    /// is kept in localStorage); ops built afterwards use them. `on_line` gets progress lines;
-    /// returns the tuning as text.
+    /// Specialises the kernels built from now on with `tuning` (what [`WebGpu::tune`] returned
+    /// on an earlier visit); false, changing nothing, when it does not parse.
+    pub fn use_tuning(&self, tuning: &str) -> bool {
+        tuning.parse::<Tuning>().map(|t| self.gpu.set_tuning(t)).is_ok()
+    }
+
+    /// Measures the kernels' tile shapes on this adapter (tens of seconds on a CPU adapter,
+    /// nearly all of it shader compiles); ops built afterwards use them. `on_line` gets progress
+    /// lines; returns the tuning as text, for the page to keep.
     pub async fn tune(&self, on_line: js_sys::Function) -> Result<String, JsValue> {
         let mut log = |line: String| {
             let _ = on_line.call1(&JsValue::NULL, &JsValue::from_str(&line));
         };
-        tune(&self.gpu, &mut LocalStorage, &Tuning::candidates(&self.gpu.info), &mut log).await.map_err(js_error)?;
+        tune(&self.gpu, &mut NoCache, &Tuning::candidates(&self.gpu.info), &mut log).await.map_err(js_error)?;
         Ok(self.gpu.tuning().to_string())
     }
 
@@ -114,8 +119,9 @@ impl WebGpu {
     }
 }
 
-/// The page's tuning cache: one localStorage item per adapter. Storage that is full or switched
-/// off only costs a re-tune.
+/// The tuning cache of the benchmark pages, which open WebGPU on their own thread: one
+/// localStorage item per adapter, as the page keeps it. Storage that is full or switched off
+/// only costs a re-tune.
 struct LocalStorage;
 
 impl LocalStorage {

@@ -8,8 +8,8 @@
 //! The page drives the loop: `train(data, k)` runs k steps. On WebGPU it queues them and
 //! resolves once the GPU has run them, so the thread is free while the GPU works; nothing is
 //! read back inside a step, metrics arrive through a ring of staging buffers. On the CPU the
-//! call computes them before it returns: the page runs such sessions in a worker
-//! (`www/cpu-worker.js`) so the tab never waits on them.
+//! call computes them before it returns. The page runs both kinds in workers
+//! (`www/worker.js`), so the tab never waits on a step, a shader compile or a readback.
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -74,7 +74,10 @@ def click(b, element_id):
 
 
 def set_controls(b, values):
-    js(b, "for (const [k, v] of Object.entries(arguments[0])) document.getElementById('controls').elements[k].value = v", values)
+    # ...and says so, as a user's change would (the line under the controls follows it).
+    js(b, """const form = document.getElementById('controls');
+          for (const [k, v] of Object.entries(arguments[0])) form.elements[k].value = v;
+          form.dispatchEvent(new Event('change'));""", values)
 
 
 def send_file(b, element_id, path):
@@ -202,7 +205,7 @@ def autosave(b):
 def no_page_errors(b):
     """Fails on any error the page collected: uncaught script errors, and GPU errors no call
     caught (validation, out of memory), which the page reads from the wasm side and shows."""
-    errors = js(b, "window.webgan?.drainGpuErrors?.(); return window.webgan?.errors ?? 'no window.webgan'")
+    errors = js(b, "return (async () => { await window.webgan?.drainGpuErrors?.(); return window.webgan?.errors ?? 'no window.webgan'; })()")
     assert errors == [], f"the page reported errors: {errors}"
 
 
@@ -347,7 +350,6 @@ def a_probe_picks_the_faster_path(b, url, shots):
     # A later visit with the same model trains where the probe said, without probing again.
     open_page(b, probe_url)
     set_controls(b, {**SMALL, "backend": "auto", "steps": 1, "channels": 1})  # as "Train on MNIST" sets it
-    js(b, "document.getElementById('controls').dispatchEvent(new Event('change'))")
     why = js(b, "return document.getElementById('backend-why').textContent")
     assert "a probe timed" in why, why
     click(b, "train-mnist")
@@ -358,8 +360,10 @@ def a_probe_picks_the_faster_path(b, url, shots):
 def a_tuning_when_idle_carries_on_in_the_run(b, url, shots):
     """Runs start with the adapter class's default tiles; once the page sits idle the kernels
     are tuned (`?tune-after=2`: after 2 s, not 30), and a paused WebGPU run takes the new tiles
-    before its next step and trains on from where it was."""
+    before its next step and trains on from where it was. The tuning runs in the GPU worker and
+    is kept in the page's localStorage: the next visit's device starts with it."""
     open_page(b, url + "?tune-after=2")
+    assert js(b, "return window.webgan.gpuTuned") is False, "a fresh profile with a kept tuning"
     set_controls(b, {**SMALL, "steps": 2})
     click(b, "train-mnist")
     train_until(b, 2, 600)
@@ -371,6 +375,8 @@ def a_tuning_when_idle_carries_on_in_the_run(b, url, shots):
     click(b, "resume")
     t, _ = train_until(b, 4, 600)
     assert 0 < t["dloss"] < 20 and 0 < t["gloss"] < 50, f"losses after the retiling: {t['dloss']}, {t['gloss']}"
+    open_page(b, url)
+    assert js(b, "return window.webgan.gpuTuned") is True, "the next visit's device did not get the tuning"
 
 
 def trains_on_bundled_mnist(b, url, shots):
@@ -385,13 +391,17 @@ def trains_on_bundled_mnist(b, url, shots):
     differ = cell_difference(b, "#runs canvas.grid", 32)
     assert differ > 3, f"the live grid's cells are alike: they differ by {differ:.2f} grey levels"
     before = pixels(b, "#runs canvas.grid")
+    js(b, "window.webgan.resetLongTasks()")
     t, secs = train_until(b, 6, 600)
     after = pixels(b, "#runs canvas.grid")
+    long_tasks = js(b, "return window.webgan.longTasks")
     assert t["grids"] >= 3, f"grids drawn: {t['grids']}"
     assert before[4] != after[4], "the sample grid did not change while training"
     assert 0 < t["dloss"] < 20 and 0 < t["gloss"] < 50, f"losses {t['dloss']}, {t['gloss']}"
     print(f"    {t['step']} steps (batch 16, widths 8) in {secs:.0f} s: {t['ips']:.1f} images/s, D loss {t['dloss']:.3f}, G loss {t['gloss']:.3f}; "
           f"the first live grid's cells differ by {differ:.1f} grey levels")
+    # WebGPU runs in its worker: the page's thread only shows what comes back.
+    print(f"    main-thread tasks over 50 ms while training on WebGPU: {long_tasks['count']}, longest {long_tasks['maxMs']} ms")
     click(b, "score")
     s, _ = wait(b, "the quality score", lambda s: s["training"].get("score"), 300)
     mean = float(s["training"]["score"].split("mean ")[1].split()[0])

@@ -13,7 +13,7 @@
 // polls through WebDriver.
 
 import { MODELS } from './dcgan.js';
-import { cpuBench } from '../cpu-session.js';
+import { cpuBench } from '../remote.js';
 
 const status = document.getElementById('status');
 const out = document.getElementById('rows');
@@ -71,7 +71,7 @@ const metricsText = (ms) => ms.map((v, i) => `${METRIC_NAMES[i]} ${Number(v).toF
 let wasmPkg = null;
 
 // `cpu`: the fast CPU path in wasm (bench_train_step_cpu) instead of WebGPU, in the page's CPU
-// worker (../cpu-worker.js) as the page runs it: with wasm threads, since this page is
+// worker (../worker.js) as the page runs it: with wasm threads, since this page is
 // cross-origin isolated.
 async function runWebgan(name, model, reps, cpu = false) {
   if (!wasmPkg && !cpu) {
