@@ -33,11 +33,15 @@ class Link {
       if (error === undefined) p.resolve(result);
       else p.reject(new Error(error));
     };
+    // A worker that fails (it could not load, say) takes its objects with it: the calls in
+    // flight fail, and the next call starts a fresh worker (for WebGPU, "Reconnect" does).
     w.onerror = (e) => {
       const name = this.backend === 'cpu' ? 'CPU' : 'WebGPU';
       const why = new Error(`the ${name} worker failed: ${e.message ?? 'could not start'}`);
       for (const p of this.pending.values()) p.reject(why);
       this.pending.clear();
+      w.terminate();
+      if (this.worker === w) Object.assign(this, { worker: null, sent: null });
     };
     return w;
   }
