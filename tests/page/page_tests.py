@@ -271,8 +271,10 @@ def draws_and_trains_on_the_cpu(b, url, shots, shot):
         assert not js(b, f"return document.getElementById('{control}').disabled"), f"#{control} is disabled without WebGPU"
     # One step first, then five more: the CPU path can run all six before a test reads a grid.
     set_controls(b, {**SMALL, "backend": "auto", "steps": 1})
+    clicked = time.monotonic()
     click(b, "train-mnist")
     s, _ = wait(b, "MNIST and the first grid", lambda s: s["training"]["grids"] >= 1, 180)
+    print(f"    from the click on \"Train on MNIST\" to the first live grid on the CPU path: {time.monotonic() - clicked:.1f} s")
     assert s["training"]["backend"] == "cpu", s["training"]
     differ = cell_difference(b, "#runs canvas.grid", 32)
     assert differ > 3, f"the live grid's cells are alike: they differ by {differ:.2f} grey levels"
@@ -382,8 +384,10 @@ def a_tuning_when_idle_carries_on_in_the_run(b, url, shots):
 def trains_on_bundled_mnist(b, url, shots):
     open_page(b, url)
     set_controls(b, {**SMALL, "steps": 6})
+    clicked = time.monotonic()
     click(b, "train-mnist")
     s, _ = wait(b, "MNIST and the first grid", lambda s: s["training"]["grids"] >= 1, 180)
+    print(f"    from the click on \"Train on MNIST\" to the first live grid on WebGPU (MNIST loaded, the run built in the GPU worker): {time.monotonic() - clicked:.1f} s")
     assert s["training"]["data"]["loaded"] == 60000, f"MNIST holds {s['training']['data']}"
     assert s["training"]["backend"] == "webgpu", s["training"]
     # From the first grid on, the live grid shows 64 different images (drawn as G makes them in
