@@ -6,6 +6,9 @@ import { RemotePainter } from './remote.js';
 
 const FRAMES = 48; // images per walk, drawn in one batch
 const FRAME_MS = 60;
+// `?gallery-on-gpu` in the address draws on WebGPU after the first grid even on an emulated
+// adapter (the page tests have no real GPU).
+const ON_GPU_ALWAYS = new URLSearchParams(location.search).has('gallery-on-gpu');
 
 // `adapter` ({name, emulated}, or null without WebGPU) decides where grids after the first are
 // drawn: on a real GPU there; on a CPU emulation of one the fast CPU path is quicker. The
@@ -20,7 +23,7 @@ export function startGallery(gpu, adapter, state) {
       state.firstGridMs ??= Math.round(performance.now()); // since navigation started
       state.firstGridEngine ??= engine;
     };
-    startCard(adapter?.emulated ? null : gpu, card, drawn)
+    startCard(adapter?.emulated && !ON_GPU_ALWAYS ? null : gpu, card, drawn)
       .catch((e) => {
         state.gallery[name] = `error: ${e.message ?? e}`;
         card.querySelector('.card-info').textContent = `Could not draw: ${e.message ?? e}`;
@@ -70,10 +73,19 @@ async function startCard(gpu, card, drawn) {
   };
   const buttons = card.querySelectorAll('button');
   const busy = (on) => buttons.forEach((b) => (b.disabled = on));
+  // A painter on a GPU device that was lost (or whose worker failed) cannot draw: the card
+  // draws on the CPU path from then on, with the same weights and seed.
   const guarded = (f) => async () => {
     busy(true);
     try {
-      await f();
+      await f().catch(async (e) => {
+        if (painter.engine() !== 'gpu') throw e;
+        console.warn('drawing on the GPU failed; the card draws on the CPU from now on:', e);
+        painter.free();
+        painter = await RemotePainter.create('cpu', bytes);
+        describe();
+        await f();
+      });
     } catch (e) {
       info.textContent += `\nerror: ${e.message ?? e}`;
     } finally {

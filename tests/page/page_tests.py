@@ -814,6 +814,34 @@ def a_lost_gpu_leaves_cpu_runs_training(b, url, shots):
     print(f"    GPU lost at step {step} ({s['training']['gpuLost']}); the CPU run went on to step {s['training']['step']}; {why!r}")
 
 
+def a_lost_gpu_leaves_the_gallery_drawing(b, url, shots):
+    """On a real GPU the gallery draws on WebGPU after its first grid (`?gallery-on-gpu`: here,
+    on SwiftShader too). Once the device is lost, Re-roll still draws: on the CPU path, and the
+    card says so."""
+    open_page(b, url + "?gallery-on-gpu")
+    info = "document.querySelector('#card-mnist .card-info').textContent"
+    for _ in range(600):
+        if js(b, "return document.getElementById('card-mnist').dataset.walk") == "ready":
+            break
+        time.sleep(0.5)
+    assert "drawn on the GPU" in js(b, f"return {info}"), js(b, f"return {info}")
+    before = pixels(b, "#card-mnist canvas.grid")
+    js(b, "window.webgan.debug.loseGpu()")
+    wait(b, "the loss to be noticed", lambda s: s["training"].get("gpuLost"), 60)
+    js(b, "document.querySelector('#card-mnist .reroll').click()")
+    for _ in range(240):
+        text = js(b, f"return {info}")
+        if "drawn on the CPU" in text and not js(b, "return document.querySelector('#card-mnist .reroll').disabled"):
+            break
+        time.sleep(0.5)
+    assert "drawn on the CPU" in text and "error" not in text, text
+    after = pixels(b, "#card-mnist canvas.grid")
+    assert after[4] != before[4], "Re-roll drew nothing after the loss"
+    within, between = cell_stats(b, "#card-mnist canvas.grid", 32)
+    assert within > 8 and between > 2, f"the grid after the loss looks blank: {within:.1f}, {between:.1f}"
+    print(f"    the device lost, Re-roll drew on the CPU: {text.splitlines()[-1]}")
+
+
 def divergence_restores_the_last_good_state(b, url, shots):
     two_mnist_steps(b, url)
     # A new model with an absurd learning rate: its weights overflow within a few steps.
@@ -832,7 +860,7 @@ def divergence_restores_the_last_good_state(b, url, shots):
     print(f"    resumed from the restored state to step {t['step']} with finite losses")
 
 
-TESTS = [opens_and_draws_pretrained_grids, draws_and_trains_on_the_cpu_without_webgpu, one_thread_without_isolation_trains_the_same, a_probe_picks_the_faster_path, a_tuning_when_idle_carries_on_in_the_run, trains_on_bundled_mnist, mnist_is_padded_as_the_native_loader_pads_it, loads_a_folder_through_the_file_input, drops_a_folder_and_trains_64x64_rgb, loose_files_are_named_by_count_grey_is_proposed_and_pause_says_paused, checkpoint_round_trip, the_moving_average_is_drawn_and_saved, a_pytorch_checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu, a_lost_gpu_leaves_cpu_runs_training, divergence_restores_the_last_good_state]
+TESTS = [opens_and_draws_pretrained_grids, draws_and_trains_on_the_cpu_without_webgpu, one_thread_without_isolation_trains_the_same, a_probe_picks_the_faster_path, a_tuning_when_idle_carries_on_in_the_run, trains_on_bundled_mnist, mnist_is_padded_as_the_native_loader_pads_it, loads_a_folder_through_the_file_input, drops_a_folder_and_trains_64x64_rgb, loose_files_are_named_by_count_grey_is_proposed_and_pause_says_paused, checkpoint_round_trip, the_moving_average_is_drawn_and_saved, a_pytorch_checkpoint_round_trip, autosave_offers_resume_after_reload, survives_a_lost_gpu, a_lost_gpu_leaves_cpu_runs_training, a_lost_gpu_leaves_the_gallery_drawing, divergence_restores_the_last_good_state]
 
 
 # ---- Firefox (geckodriver) -----------------------------------------------------------------
