@@ -18,7 +18,9 @@ let threading = { threads: 1, why: '' };
 // The threaded package when this page may use it, else the plain one. Never fails over a missing
 // threaded build: the plain one trains too, more slowly. The GPU worker needs no threads.
 async function load() {
-  if (BACKEND === 'cpu' && self.crossOriginIsolated && typeof SharedArrayBuffer === 'function') {
+  if (BACKEND !== 'cpu') {
+    threading.why = 'the WebGPU worker runs no wasm threads';
+  } else if (self.crossOriginIsolated && typeof SharedArrayBuffer === 'function') {
     try {
       const mod = await import('./pkg-threads/webgan.js');
       wasm = await mod.default();
