@@ -209,6 +209,33 @@ fn digit_metric_on_known_inputs() {
     assert_eq!((r.count, r.confident, r.classes_present), (4, 1, 1));
     assert_eq!(r.confident_share(), 0.25);
 
+    // What the unconfident are: 7 between 4 and 9 (two blends, one smudge), 1 between 3 and 5.
+    let pair = |a: usize, pa: f32, b: usize, pb: f32| -> Vec<f32> {
+        let rest = (1.0 - pa - pb) / (CLASSES - 2) as f32;
+        (0..CLASSES)
+            .map(|i| {
+                if i == a {
+                    pa
+                } else if i == b {
+                    pb
+                } else {
+                    rest
+                }
+            })
+            .collect()
+    };
+    let rows = [pair(9, 0.6, 4, 0.35), pair(4, 0.5, 9, 0.45), pair(9, 0.4, 4, 0.2), pair(5, 0.7, 3, 0.25)];
+    let mut probs: Vec<f32> = rows.concat();
+    probs.extend(onehot(2, 0.97));
+    let r = digit_report(&probs, CLASSES, CONFIDENT).unwrap();
+    assert_eq!((r.count, r.confident, r.between_two), (5, 1, 3));
+    assert_eq!(r.unsure_pairs, vec![((4, 9), 3), ((3, 5), 1)]);
+    assert_eq!(
+        r.doubts(5),
+        "4 unconfident, 3 of them between two classes (their two likeliest sum to p >= 0.9); most often 4/9 3, 3/5 1"
+    );
+    assert_eq!(digit_report(&onehot(2, 0.97), CLASSES, CONFIDENT).unwrap().doubts(5), "none unconfident");
+
     // Two classes 3:1: entropy -(3/4 log2 3/4 + 1/4 log2 1/4) = 0.811...
     assert!((entropy_bits(&[3, 0, 1]) - 0.811_278_124_459_132_9).abs() < 1e-12);
     assert_eq!(entropy_bits(&[0, 0]), 0.0);

@@ -8,10 +8,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use webgan::fast::FastGan;
+use webgan::model::classifier::{ClassifierWeights, CLASSES};
 use webgan::model::generate::{generate_cpu, grid_rgba};
 use webgan::model::latent::normal_z;
 use webgan::model::weights::GeneratorWeights;
 use webgan::model::ModelConfig;
+use webgan::reference::softmax;
 use webgan::rng::Rng;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -118,10 +120,64 @@ fn score_reads_a_weights_file_and_a_checkpoint_to_the_same_figures() {
     let (from_file, from_checkpoint) = (score(&file), score(&checkpoint));
     println!("{from_file}");
     assert_eq!(figures(&from_file), figures(&from_checkpoint));
-    // The shipped generator draws digits the shipped classifier reads (its card: 70% confident).
+    // The shipped generator draws digits the shipped classifier reads (its card: 82% confident).
     let line = from_file.lines().find(|l| l.starts_with("generated digits")).expect("a digits line");
     let confident: f64 = line.split(") ").nth(1).and_then(|r| r.split('%').next()).unwrap().trim().parse().unwrap();
     assert!(confident > 50.0, "{line}");
+}
+
+#[test]
+fn score_draws_the_digits_the_classifier_doubts() {
+    let dir = scratch("score-unsure");
+    let grid = dir.join("unsure.png");
+    let classifier = shipped("weights/mnist-classifier.safetensors");
+    let out = cli(&[
+        "score",
+        "--weights",
+        path(&shipped("weights/mnist-dcgan.safetensors")),
+        "--data",
+        path(&shipped("data/mnist/t10k-images-idx3-ubyte.gz")),
+        "--count",
+        "400",
+        "--classifier",
+        path(&classifier),
+        "--unsure-grid",
+        path(&grid),
+    ]);
+    println!("{out}");
+    // "N unconfident, M of them between two classes (...); most often a/b n, ..."
+    let doubts = out.lines().map(str::trim).find(|l| l.contains(" unconfident, ")).expect("a line on the doubts");
+    let number = |s: &str| -> usize { s.split_whitespace().next().unwrap().parse().unwrap() };
+    let unsure = number(doubts);
+    let between = number(doubts.split(", ").nth(1).unwrap());
+    let pairs: usize = doubts
+        .rsplit("most often ")
+        .next()
+        .unwrap()
+        .split(", ")
+        .map(|p| p.rsplit(' ').next().unwrap().parse::<usize>().unwrap())
+        .sum();
+    assert!(unsure > 0 && between <= unsure && pairs <= unsure, "{doubts}");
+
+    // The grid holds min(64, N) digits, 8 to a row, each one the classifier still doubts when
+    // read back from the PNG (a few may cross p = 0.9 through the 8-bit rounding).
+    let (w, h, rgb) = png_rgb(&grid);
+    let (side, cell, pad) = (32usize, 34usize, 2usize);
+    let shown = unsure.min(64);
+    assert_eq!((w as usize, h as usize), (8 * cell + pad, shown.div_ceil(8) * cell + pad), "grid size");
+    let mut pixels = Vec::new();
+    for i in 0..shown {
+        let (x0, y0) = (pad + (i % 8) * cell, pad + (i / 8) * cell);
+        for y in 0..side {
+            for x in 0..side {
+                pixels.push(rgb[((y0 + y) * w as usize + x0 + x) * 3] as f32 / 127.5 - 1.0);
+            }
+        }
+    }
+    let weights = ClassifierWeights::from_bytes(&std::fs::read(&classifier).unwrap()).unwrap();
+    let probs = softmax(&webgan::fast::classify(&weights, &pixels), CLASSES);
+    let doubted = probs.chunks_exact(CLASSES).filter(|row| row.iter().all(|&p| p < 0.9)).count();
+    assert!(doubted * 10 >= shown * 9, "only {doubted} of the {shown} digits drawn are unconfident");
 }
 
 /// `name` `side`px `value`, for every level of a `score` line.

@@ -26,11 +26,32 @@ pub struct DigitReport {
     pub classes_present: usize,
     /// Entropy of `histogram` as a distribution, in bits (0 when nothing is confident).
     pub entropy_bits: f64,
+    /// Unconfident images whose two likeliest classes together reach the threshold: drawn
+    /// between two digits (a 7 half turned into a 9) rather than as no digit at all.
+    pub between_two: usize,
+    /// Unconfident images per pair of likeliest classes (smaller class first), most frequent first.
+    pub unsure_pairs: Vec<((usize, usize), usize)>,
 }
 
 impl DigitReport {
     pub fn confident_share(&self) -> f64 {
         self.confident as f64 / self.count.max(1) as f64
+    }
+
+    /// What the unconfident images are, in words: how many sit between two digits, and the
+    /// `pairs` most frequent pairs of classes they hesitate between.
+    pub fn doubts(&self, pairs: usize) -> String {
+        let unsure = self.count - self.confident;
+        if unsure == 0 {
+            return "none unconfident".into();
+        }
+        let top: Vec<String> = self.unsure_pairs.iter().take(pairs).map(|((a, b), n)| format!("{a}/{b} {n}")).collect();
+        format!(
+            "{unsure} unconfident, {} of them between two classes (their two likeliest sum to p >= {}); most often {}",
+            self.between_two,
+            self.threshold,
+            top.join(", ")
+        )
     }
 
     /// The largest entropy `histogram` could have: log2 of the number of classes.
@@ -48,14 +69,28 @@ pub fn digit_report(probs: &[f32], classes: usize, threshold: f32) -> Result<Dig
         return Err(format!("probability {i} is {}", probs[i]));
     }
     let mut histogram = vec![0; classes];
-    let mut confident = 0;
+    let (mut confident, mut between_two) = (0, 0);
+    let mut pairs = std::collections::BTreeMap::new();
     for row in probs.chunks_exact(classes) {
         let (arg, top) = row.iter().enumerate().fold((0, row[0]), |b, (i, &p)| if p > b.1 { (i, p) } else { b });
         if top >= threshold {
             confident += 1;
             histogram[arg] += 1;
+            continue;
         }
+        if classes < 2 {
+            continue;
+        }
+        let (second, p2) = row
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != arg)
+            .fold((usize::MAX, f32::NEG_INFINITY), |b, (i, &p)| if p > b.1 { (i, p) } else { b });
+        between_two += usize::from(top + p2 >= threshold);
+        *pairs.entry((arg.min(second), arg.max(second))).or_insert(0) += 1;
     }
+    let mut unsure_pairs: Vec<_> = pairs.into_iter().collect();
+    unsure_pairs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     Ok(DigitReport {
         count: probs.len() / classes,
         confident,
@@ -63,6 +98,8 @@ pub fn digit_report(probs: &[f32], classes: usize, threshold: f32) -> Result<Dig
         classes_present: histogram.iter().filter(|&&n| n > 0).count(),
         entropy_bits: entropy_bits(&histogram),
         histogram,
+        between_two,
+        unsure_pairs,
     })
 }
 

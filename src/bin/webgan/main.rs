@@ -96,6 +96,10 @@ mod cli {
             /// the share of confidently classified digits, the class histogram and its entropy.
             #[arg(long)]
             classifier: Option<PathBuf>,
+            /// With --classifier: write the first 64 generated digits it reads without confidence
+            /// to this PNG (8 per row, in the order drawn), to see what they are.
+            #[arg(long, requires = "classifier")]
+            unsure_grid: Option<PathBuf>,
             /// A pixel box x,y,w,h cut from every image of a folder first (the training run's --crop).
             #[arg(long, value_parser = parse_crop)]
             crop: Option<webgan::data::Crop>,
@@ -319,18 +323,27 @@ mod cli {
             }),
             Command::Sample { checkpoint, out, strip, seed } => crate::sample::run(&checkpoint, &out, &strip, seed),
             Command::Export { checkpoint, out, info } => crate::export::run(&checkpoint, &out, &info),
-            Command::Score { checkpoint, data, count, seed, baseline, baseline_data, classifier, crop } => {
-                crate::score::run(&crate::score::Options {
-                    checkpoint,
-                    data,
-                    count,
-                    seed,
-                    baseline,
-                    baseline_data,
-                    classifier,
-                    crop,
-                })
-            }
+            Command::Score {
+                checkpoint,
+                data,
+                count,
+                seed,
+                baseline,
+                baseline_data,
+                classifier,
+                unsure_grid,
+                crop,
+            } => crate::score::run(&crate::score::Options {
+                checkpoint,
+                data,
+                count,
+                seed,
+                baseline,
+                baseline_data,
+                classifier,
+                unsure_grid,
+                crop,
+            }),
             Command::TrainClassifier {
                 data,
                 labels,

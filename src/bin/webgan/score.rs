@@ -6,9 +6,11 @@
 //! identities, when `--data` holds identities kept out of training), so that all of `--data`
 //! can be the generator's comparison set; either way the ratio to the floor is printed per level.
 //! With `--classifier` (MNIST) it also reads the generated digits with the project's classifier
-//! (see `webgan::metrics::digits`), and the real ones for comparison. Everything runs on the fast
+//! (see `webgan::metrics::digits`), and the real ones for comparison, with the pairs of classes
+//! the unconfident ones hesitate between; `--unsure-grid` draws those. Everything runs on the fast
 //! CPU path: no GPU pipeline is compiled.
 
+use crate::grid::save_grid;
 use crate::sample::load_generator;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -34,6 +36,8 @@ pub struct Options {
     pub baseline_data: Option<PathBuf>,
     /// MNIST classifier weights: also report the digits' confident share and class coverage.
     pub classifier: Option<PathBuf>,
+    /// A PNG for the first 64 generated digits the classifier reads without confidence.
+    pub unsure_grid: Option<PathBuf>,
     /// The box cut from every image of a folder first (as the run trained with `--crop`).
     pub crop: Option<Crop>,
 }
@@ -98,13 +102,14 @@ pub fn run(opts: &Options) -> Result<(), String> {
     if let Some(path) = &opts.classifier {
         let fake_values = fake.data();
         let real_pixels: Vec<u8> = order[..count].iter().flat_map(|&i| pool.image(i)).copied().collect();
-        digits(path, &cfg, fake_values, &real_pixels)?;
+        digits(path, &cfg, fake_values, &real_pixels, opts.unsure_grid.as_deref())?;
     }
     Ok(())
 }
 
-/// The classifier's reading of the generated digits and of as many real ones.
-fn digits(path: &Path, cfg: &ModelConfig, fake: &[f32], real: &[u8]) -> Result<(), String> {
+/// The classifier's reading of the generated digits and of as many real ones; with `grid`, a
+/// picture of the generated digits it doubts.
+fn digits(path: &Path, cfg: &ModelConfig, fake: &[f32], real: &[u8], grid: Option<&Path>) -> Result<(), String> {
     if cfg.channels != 1 || cfg.image_size != SIZE {
         return Err(format!("the digit classifier reads {SIZE}x{SIZE} grey images; this generator draws {cfg}"));
     }
@@ -112,9 +117,24 @@ fn digits(path: &Path, cfg: &ModelConfig, fake: &[f32], real: &[u8]) -> Result<(
     let weights = ClassifierWeights::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     let real = Images::from_u8(real, 1, SIZE)?;
     let (fake_logits, real_logits) = (fast::classify(&weights, fake), fast::classify(&weights, real.data()));
-    for (what, logits) in [("generated digits", fake_logits), ("real digits     ", real_logits)] {
-        let report = digit_report(&softmax(&logits, CLASSES), CLASSES, CONFIDENT)?;
-        println!("{what}: {report}");
+    let fake_probs = softmax(&fake_logits, CLASSES);
+    for (what, probs) in [("generated digits", &fake_probs), ("real digits     ", &softmax(&real_logits, CLASSES))] {
+        let report = digit_report(probs, CLASSES, CONFIDENT)?;
+        println!("{what}: {report}\n{:16}  {}", "", report.doubts(8));
+    }
+    if let Some(grid) = grid {
+        let n = SIZE * SIZE;
+        let unsure: Vec<f32> = (fake_probs.chunks_exact(CLASSES).enumerate())
+            .filter(|(_, row)| row.iter().all(|&p| p < CONFIDENT))
+            .take(64)
+            .flat_map(|(i, _)| fake[i * n..(i + 1) * n].iter().copied())
+            .collect();
+        if unsure.is_empty() {
+            println!("no unconfident digits: {} not written", grid.display());
+        } else {
+            save_grid(grid, &unsure, 1, SIZE, 8)?;
+            println!("wrote {} unconfident digits to {}", unsure.len() / n, grid.display());
+        }
     }
     Ok(())
 }
