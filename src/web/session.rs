@@ -347,7 +347,7 @@ impl Session {
                     Engine::Cpu { .. } => fast::classify(&weights, fake.data()),
                 };
                 let digits = digit_report(&softmax(&logits, CLASSES), CLASSES, CONFIDENT).map_err(js_error)?;
-                line += &format!("; digits: {digits}");
+                line += &format!("; digits: {digits}; {}", digits.doubts(3));
             }
             Ok(JsValue::from_str(&line))
         }))

@@ -414,6 +414,9 @@ def trains_on_bundled_mnist(b, url, shots):
     assert mean > 50, s["training"]["score"]
     # ...and the digit coverage, by the shipped classifier run in the page.
     assert "digits: confident" in s["training"]["score"] and "classes present" in s["training"]["score"], s["training"]["score"]
+    # And what the unconfident digits are (six steps in, the blobs may all read as one digit).
+    assert re.search(r"; (none unconfident|\d+ unconfident, \d+ of them between two classes .*most often \d/\d \d+)$",
+                     s["training"]["score"]), s["training"]["score"]
     print(f"    {s['training']['score']}")
     screenshot(b, os.path.join(shots, "page-trained.png"))
 
