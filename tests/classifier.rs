@@ -209,20 +209,12 @@ fn digit_metric_on_known_inputs() {
     assert_eq!((r.count, r.confident, r.classes_present), (4, 1, 1));
     assert_eq!(r.confident_share(), 0.25);
 
-    // What the unconfident are: 7 between 4 and 9 (two blends, one smudge), 1 between 3 and 5.
+    // What the unconfident are: three between 4 and 9 (two blends of them, one smudge leaning
+    // to them), one blend of 3 and 5.
     let pair = |a: usize, pa: f32, b: usize, pb: f32| -> Vec<f32> {
-        let rest = (1.0 - pa - pb) / (CLASSES - 2) as f32;
-        (0..CLASSES)
-            .map(|i| {
-                if i == a {
-                    pa
-                } else if i == b {
-                    pb
-                } else {
-                    rest
-                }
-            })
-            .collect()
+        let mut row = vec![(1.0 - pa - pb) / (CLASSES - 2) as f32; CLASSES];
+        (row[a], row[b]) = (pa, pb);
+        row
     };
     let rows = [pair(9, 0.6, 4, 0.35), pair(4, 0.5, 9, 0.45), pair(9, 0.4, 4, 0.2), pair(5, 0.7, 3, 0.25)];
     let mut probs: Vec<f32> = rows.concat();
